@@ -1,0 +1,126 @@
+#!/usr/bin/env python3
+"""`meson install --destdir TMP` puts exactly the expected files in their
+standard places under the configured prefix, and writes nothing outside
+DESTDIR.
+
+The expected list is kept here, part by part.  A part is expected once it
+exists in the build (its target or source file is there), so the list stays
+exact while the parts land one after the other; once a part exists, every
+file of it must be installed and nothing else may be.
+
+usage: check_install.py MESON BUILD_ROOT SOURCE_ROOT
+"""
+import json
+import os
+import stat
+import subprocess
+import sys
+import tempfile
+
+EXECUTABLE = 0o755
+DATA = 0o644
+
+
+def fail(msg):
+    print(f"FAIL: {msg}", file=sys.stderr)
+    sys.exit(1)
+
+
+def meson_json(meson, build_root, what):
+    r = subprocess.run([meson, "introspect", build_root, what], capture_output=True,
+                       text=True, timeout=60, check=False)
+    if r.returncode != 0:
+        fail(f"meson introspect {what} failed: {r.stderr}")
+    return json.loads(r.stdout)
+
+
+def directories(meson, build_root):
+    """The directory options (prefix, bindir, ...) of this build."""
+    return {o["name"]: o["value"] for o in meson_json(meson, build_root, "--buildoptions")
+            if o["section"] == "directory"}
+
+
+def target_names(meson, build_root):
+    return {t["name"] for t in meson_json(meson, build_root, "--targets")
+            if t["type"] == "executable"}
+
+
+def expected_files(dirs, targets, source_root):
+    """{path relative to prefix: mode} for every part present in the build."""
+    def src(path):
+        return os.path.exists(os.path.join(source_root, path))
+
+    units = "lib/systemd/system"
+    man = dirs["mandir"]
+    parts = [
+        # (present?, [(installed path, mode), ...])
+        ("sockchatd" in targets, [(f"{dirs['sbindir']}/sockchatd", EXECUTABLE)]),
+        ("sockchat" in targets, [(f"{dirs['bindir']}/sockchat", EXECUTABLE)]),
+        (True, [(f"{units}/sockchatd.service", DATA),
+                (f"{units}/sockchatd.socket", DATA),
+                (f"{dirs['datadir']}/doc/sockchat/examples/sockchatd.default", DATA)]),
+    ]
+    for page in ("sockchat.1", "sockchatd.8", "sockchat-protocol.7"):
+        section = page.rsplit(".", 1)[1]
+        parts.append((src(f"man/{page}") or src(f"man/{page}.in"),
+                      [(f"{man}/man{section}/{page}", DATA)]))
+    out = {}
+    for present, files in parts:
+        if present:
+            out.update(files)
+    return out
+
+
+def install(meson, build_root, destdir):
+    r = subprocess.run([meson, "install", "-C", build_root, "--no-rebuild",
+                        "--destdir", destdir], capture_output=True, text=True,
+                       timeout=120, check=False)
+    if r.returncode != 0:
+        fail(f"meson install failed:\n{r.stdout}\n{r.stderr}")
+    # Every "Installing X to Y" must land under DESTDIR.
+    for line in r.stdout.splitlines():
+        if line.startswith("Installing ") and " to " in line:
+            dest = line.rsplit(" to ", 1)[1]
+            if not dest.startswith(destdir + "/"):
+                fail(f"installed outside DESTDIR: {line}")
+    return r.stdout
+
+
+def installed_files(destdir):
+    """{absolute path inside DESTDIR: mode bits} of every file installed."""
+    out = {}
+    for dirpath, _dirs, files in os.walk(destdir):
+        for name in files:
+            full = os.path.join(dirpath, name)
+            out["/" + os.path.relpath(full, destdir)] = stat.S_IMODE(os.lstat(full).st_mode)
+    return out
+
+
+def main():
+    if len(sys.argv) != 4:
+        sys.exit(__doc__)
+    meson, build_root, source_root = sys.argv[1:]
+    dirs = directories(meson, build_root)
+    prefix = dirs["prefix"]
+    want = {os.path.join(prefix, p): mode
+            for p, mode in expected_files(dirs, target_names(meson, build_root),
+                                          source_root).items()}
+    with tempfile.TemporaryDirectory(prefix="sockchat-install-") as destdir:
+        install(meson, build_root, destdir)
+        have = installed_files(destdir)
+    print(f"prefix {prefix}; installed:")
+    print("\n".join(f"  {oct(m)} {p}" for p, m in sorted(have.items())))
+    missing = sorted(set(want) - set(have))
+    extra = sorted(set(have) - set(want))
+    wrong_mode = sorted(f"{p}: {oct(have[p])}, want {oct(want[p])}"
+                        for p in set(want) & set(have) if have[p] != want[p])
+    if missing or extra or wrong_mode:
+        fail("install tree differs from the expected list:\n"
+             + "".join(f"  missing   {p}\n" for p in missing)
+             + "".join(f"  unexpected {p}\n" for p in extra)
+             + "".join(f"  mode      {p}\n" for p in wrong_mode))
+    print(f"ok: {len(have)} files, exactly as expected")
+
+
+if __name__ == "__main__":
+    main()
