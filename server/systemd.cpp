@@ -109,7 +109,9 @@ std::optional<std::chrono::microseconds> watchdog_interval() {
   if (!parse_exact(env("WATCHDOG_USEC"), usec) || usec == 0) return std::nullopt;
   // The limit keeps the value representable in chrono's signed count.
   if (usec > static_cast<std::uint64_t>(INT64_MAX)) return std::nullopt;
-  if (!env("WATCHDOG_PID").empty() && !env_is_our_pid("WATCHDOG_PID")) return std::nullopt;
+  // Set but not our pid (empty or garbage included): the watchdog belongs
+  // to another process of the service.
+  if (std::getenv("WATCHDOG_PID") && !env_is_our_pid("WATCHDOG_PID")) return std::nullopt;
   // Pinging at half the timeout leaves the other half for scheduling delays.
   return std::chrono::microseconds(static_cast<std::int64_t>(usec / 2));
 }

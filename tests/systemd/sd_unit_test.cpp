@@ -204,6 +204,8 @@ TEST_CASE("watchdog_interval is half of WATCHDOG_USEC, for this pid only") {
   CHECK_FALSE(sc::sd::watchdog_interval().has_value());
   set("WATCHDOG_PID", our_pid() + "0");
   CHECK_FALSE(sc::sd::watchdog_interval().has_value());
+  set("WATCHDOG_PID", "");
+  CHECK_FALSE(sc::sd::watchdog_interval().has_value());
   unsetenv("WATCHDOG_PID");
 
   for (const char* bad : {"0", "", "-400000", "400000us", " 400000", "4e5",
