@@ -1,0 +1,3 @@
+// doctest's main(), shared by the unit test binaries.
+#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
+#include <doctest/doctest.h>
