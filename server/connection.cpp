@@ -1,0 +1,512 @@
+#include "server/connection.hpp"
+
+#include <arpa/inet.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstring>
+
+#include <spdlog/spdlog.h>
+
+#include "common/net.hpp"
+
+namespace sc::server {
+namespace {
+
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SC_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define SC_SANITIZED 1
+#endif
+#endif
+
+// Thousands of connection threads must stay cheap: only the stack pages a
+// thread touches count towards RSS, but the reservation must also cover the
+// deepest path (logging).  Sanitizers need several times more.
+#ifdef SC_SANITIZED
+constexpr std::size_t kStackSize = 1024 * 1024;
+#else
+constexpr std::size_t kStackSize = 128 * 1024;
+#endif
+
+// Per turn, read at most this much before answering and writing, so that one
+// fast sender cannot keep its thread from serving its own output.
+constexpr std::size_t kReadBudget = 256 * 1024;
+// recv() size: small for idle and interactive clients, doubled while a
+// recv() fills it completely.
+constexpr std::size_t kMinRecvChunk = 4 * 1024;
+constexpr std::size_t kMaxRecvChunk = 64 * 1024;
+// Buffers are released after this long without traffic.
+constexpr auto kReleaseDelay = std::chrono::seconds(1);
+// Bounded goodbyes: how long to flush the last frames and wait for EOF.
+constexpr auto kGoodbyeWait = std::chrono::seconds(1);
+constexpr auto kShutdownGoodbyeWait = std::chrono::milliseconds(500);
+// Compact the output buffer only when this much of it was sent already.
+constexpr std::size_t kCompactAt = 64 * 1024;
+
+std::uint32_t frame_length_at(const Bytes& b, std::size_t at) {
+  std::uint32_t len;
+  std::memcpy(&len, b.data() + at + 12, sizeof len);
+  return ntohl(len);
+}
+
+}  // namespace
+
+Connection::Connection(Shared& shared, int fd, int wake_fd, const Entry& entry)
+    : sh_(shared),
+      fd_(fd),
+      peer_(std::make_shared<Peer>(entry, wake_fd, shared.opts.sendq)),
+      decoder_(Role::Server, shared.opts.max_payload),
+      recv_chunk_(kMinRecvChunk) {}
+
+bool Connection::start() {
+  pthread_attr_t attr;
+  int rc = pthread_attr_init(&attr);
+  if (rc == 0) {
+    rc = pthread_attr_setstacksize(&attr, kStackSize);
+    if (rc == 0) rc = pthread_create(&thread_, &attr, &Connection::thread_main, this);
+    pthread_attr_destroy(&attr);
+  }
+  started_ = rc == 0;
+  errno = rc;
+  return started_;
+}
+
+void Connection::join() {
+  if (started_) pthread_join(thread_, nullptr);
+  started_ = false;
+}
+
+void Connection::abandon() {
+  net::close_keep_errno(fd_);
+  fd_ = -1;
+  peer_->retire();
+  peer_->close_wake_fd();
+}
+
+void* Connection::thread_main(void* self) {
+  static_cast<Connection*>(self)->run();
+  return nullptr;
+}
+
+void Connection::run() {
+  now_ = Clock::now();
+  join_server();
+  while (phase_ != Phase::Done) turn();
+  finish();
+}
+
+void Connection::join_server() {
+  const Options& o = sh_.opts;
+  last_frame_ = now_;
+  tokens_ = 2.0 * o.max_send_rate;
+  tokens_at_ = now_;
+  Hello hello{id(), o.heartbeat_s, o.idle_timeout_s, o.delivery_timeout_s, o.max_payload, o.name};
+  const std::size_t at =
+      begin_frame(out_, Kind::Indication, static_cast<std::uint8_t>(Type::Hello), 0, 0);
+  put_hello(out_, hello);
+  end_frame(out_, at);
+  // HELLO is in out_ before anyone can post: it is always the first frame.
+  sh_.registry.add(peer_);
+  sh_.registry.publish(PresenceEvent::Joined, LeaveReason::Bye, *peer_);
+  spdlog::info("client {} connected from {}", id(), format_addr(peer_->entry().addr));
+  flush();
+}
+
+void Connection::turn() {
+  pollfd fds[2] = {{fd_, poll_events(), 0}, {peer_->wake_fd(), POLLIN, 0}};
+  const int ready = poll(fds, 2, poll_timeout_ms());
+  if (ready < 0 && errno != EINTR) {
+    spdlog::error("client {}: poll: {}", id(), std::strerror(errno));
+    close_now(LeaveReason::Closed);
+    return;
+  }
+  now_ = Clock::now();
+  if (phase_ != Phase::Open && ready > 0 && fds[1].revents != 0) hurry_goodbye();
+  if (phase_ == Phase::Draining) {
+    drain_input();
+    return;
+  }
+  if (phase_ == Phase::Flushing) {
+    flush();
+    if (phase_ == Phase::Flushing && (unsent() == 0 || now_ >= close_deadline_)) begin_drain();
+    return;
+  }
+  bool active = false;
+  if (ready > 0 && fds[1].revents != 0) net::drain_wake(fds[1].fd);
+  if (ready > 0 && (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+    read_requests();
+    active = true;
+  }
+  if (phase_ == Phase::Open) check_deadlines();
+  if (phase_ == Phase::Open) active |= collect_outbox_changed();
+  if (phase_ != Phase::Done) flush();
+  if (phase_ == Phase::Open && unsent() > sh_.opts.sendq) drop_for_sendq();
+  if (phase_ == Phase::Open && active) {
+    release_at_ = now_ + kReleaseDelay;
+    release_armed_ = true;
+  }
+}
+
+short Connection::poll_events() const {
+  switch (phase_) {
+    case Phase::Open: return static_cast<short>(POLLIN | (unsent() != 0 ? POLLOUT : 0));
+    case Phase::Flushing: return POLLOUT;
+    case Phase::Draining: return POLLIN;
+    case Phase::Done: break;
+  }
+  return 0;
+}
+
+int Connection::poll_timeout_ms() const {
+  Clock::time_point due = close_deadline_;
+  if (phase_ == Phase::Open) {
+    due = last_frame_ + std::chrono::seconds(sh_.opts.idle_timeout_s);
+    if (sends_head_ < sends_.size()) due = std::min(due, sends_[sends_head_].deadline);
+    if (release_armed_) due = std::min(due, release_at_);
+  }
+  const auto ms = std::chrono::ceil<std::chrono::milliseconds>(due - Clock::now()).count();
+  return static_cast<int>(std::clamp<std::int64_t>(ms, 0, INT_MAX));
+}
+
+// ---------------------------------------------------------------------------
+// Input.
+
+void Connection::read_requests() {
+  std::size_t budget = kReadBudget;
+  while (phase_ == Phase::Open && budget > 0) {
+    const std::size_t want = std::min(recv_chunk_, budget);
+    const std::span<std::uint8_t> space = decoder_.write_space(want);
+    const net::IoResult r = net::recv_some(fd_, space.data(), space.size());
+    decoder_.commit(r.status == net::IoStatus::Ok ? r.bytes : 0);
+    if (r.status == net::IoStatus::WouldBlock) return;
+    if (r.status == net::IoStatus::Closed) {
+      eof_ = true;
+      close_gracefully(LeaveReason::Closed);
+      return;
+    }
+    if (r.status == net::IoStatus::Error) {
+      spdlog::debug("client {}: recv: {}", id(), std::strerror(r.err));
+      close_now(LeaveReason::Closed);
+      return;
+    }
+    budget -= r.bytes;
+    dispatch_frames();
+    // A short read drained the socket: poll() says when there is more, which
+    // saves the recv() that would only say EAGAIN.
+    if (r.bytes < want) return;
+    recv_chunk_ = std::min(recv_chunk_ * 2, kMaxRecvChunk);
+  }
+}
+
+// Answers every complete frame buffered.  Only complete frames count as life
+// for the idle timeout; a TOO_LARGE request counts when its header arrives
+// and again once its payload has been skipped.
+void Connection::dispatch_frames() {
+  Frame f;
+  while (phase_ == Phase::Open) {
+    const DecodeResult r = decoder_.next(f);
+    switch (r) {
+      case DecodeResult::NeedMore:
+        if (skipping_ && decoder_.pending() == 0) {
+          skipping_ = false;
+          last_frame_ = now_;
+        }
+        return;
+      case DecodeResult::Frame:
+        skipping_ = false;
+        last_frame_ = now_;
+        handle_request(f);
+        break;
+      case DecodeResult::TooLarge:
+        skipping_ = true;
+        last_frame_ = now_;
+        respond_error(f.header, Status::TooLarge,
+                      fmt::format("request of {} bytes exceeds the maximum of {} bytes",
+                                  f.header.length, sh_.opts.max_payload));
+        break;
+      default:
+        handle_violation(r, f.header);
+        return;
+    }
+  }
+}
+
+void Connection::handle_request(const Frame& f) {
+  const Header& h = f.header;
+  spdlog::debug("client {}: {} request id {} ({} bytes)", id(), type_name(h.type), h.id,
+                h.length);
+  switch (static_cast<Type>(h.type)) {
+    case Type::Time: return on_time(f);
+    case Type::Name: return on_name(f);
+    case Type::List: return on_list(f);
+    case Type::Send: return on_send(f);
+    case Type::Ping: return on_ping(f);
+    case Type::Nick: return on_nick(f);
+    case Type::Ack: return on_ack(f);
+    case Type::Subscribe: return on_subscribe(f);
+    case Type::Bye: return on_bye(f);
+    default:
+      respond_error(h, Status::UnknownType, fmt::format("unknown request type {}", h.type));
+  }
+}
+
+// Bad magic, version or kind: the stream cannot be trusted any further, so
+// no resynchronising: ERROR, then close.
+void Connection::handle_violation(DecodeResult r, const Header& partial) {
+  std::string text;
+  if (r == DecodeResult::BadVersion) {
+    text = fmt::format("unsupported protocol version {}", partial.version);
+  } else if (r == DecodeResult::BadKind) {
+    text = fmt::format("kind {} is not a request", partial.kind);
+  } else {
+    text = "bad magic";
+  }
+  spdlog::info("client {}: protocol violation: {}", id(), text);
+  indicate(Type::Error, status_for(r), text);
+  close_gracefully(LeaveReason::ProtocolError);
+}
+
+// ---------------------------------------------------------------------------
+// Output.
+
+void Connection::respond_ok(const Header& req, ByteView payload) {
+  const std::size_t at = begin_frame(out_, Kind::Response, req.type, 0, req.id);
+  out_.insert(out_.end(), payload.begin(), payload.end());
+  end_frame(out_, at);
+}
+
+void Connection::respond_error(const Header& req, Status status, std::string_view text) {
+  const std::size_t at =
+      begin_frame(out_, Kind::Response, req.type, static_cast<std::uint8_t>(status), req.id);
+  put_text(out_, text);
+  end_frame(out_, at);
+}
+
+void Connection::indicate(Type type, Status status, std::string_view text) {
+  const std::size_t at = begin_frame(out_, Kind::Indication, static_cast<std::uint8_t>(type),
+                                     static_cast<std::uint8_t>(status), 0);
+  put_text(out_, text);
+  end_frame(out_, at);
+}
+
+// Moves what other threads posted behind our own responses; true when there
+// was any.  Also where a dead (sendq) or stop (shutdown) mark is noticed.
+bool Connection::collect_outbox_changed() {
+  if (sent_ == out_.size()) {
+    out_.clear();
+    sent_ = 0;
+  }
+  const std::size_t before = out_.size();
+  const Peer::Flags flags = peer_->take(out_);
+  if (flags.dead) {
+    drop_for_sendq();
+  } else if (flags.stop) {
+    indicate(Type::Shutdown, Status::Ok, "server is shutting down");
+    close_gracefully(LeaveReason::ServerShutdown);
+  }
+  return out_.size() != before;
+}
+
+void Connection::flush() {
+  while (sent_ < out_.size()) {
+    const std::size_t want = out_.size() - sent_;
+    const net::IoResult r = net::send_some(fd_, out_.data() + sent_, want);
+    if (r.status == net::IoStatus::WouldBlock) break;
+    if (r.status != net::IoStatus::Ok) {
+      spdlog::debug("client {}: send: {}", id(), std::strerror(r.err));
+      close_now(LeaveReason::Closed);
+      return;
+    }
+    sent_ += r.bytes;
+    if (r.bytes < want) break;  // the socket buffer is full: wait for POLLOUT
+  }
+  if (sent_ == out_.size()) {
+    out_.clear();
+    sent_ = 0;
+  } else {
+    compact_output();
+  }
+  peer_->set_unsent(unsent());
+}
+
+// Drops the sent whole frames from the front, so out_ keeps starting with a
+// frame (drop_for_sendq() needs to find frame boundaries).
+void Connection::compact_output() {
+  if (sent_ < kCompactAt || sent_ < out_.size() / 2) return;
+  const std::size_t start = frame_start_at_or_before(sent_);
+  out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(start));
+  sent_ -= start;
+}
+
+std::size_t Connection::frame_start_at_or_before(std::size_t offset) const {
+  std::size_t pos = 0;
+  while (pos + kHeaderSize <= out_.size()) {
+    const std::size_t next = pos + kHeaderSize + frame_length_at(out_, pos);
+    if (next > offset) break;
+    pos = next;
+  }
+  return pos;
+}
+
+// ---------------------------------------------------------------------------
+// Deadlines.
+
+void Connection::check_deadlines() {
+  expire_deliveries();
+  if (now_ >= last_frame_ + std::chrono::seconds(sh_.opts.idle_timeout_s)) {
+    indicate(Type::Error, Status::IdleTimeout,
+             fmt::format("no request for {} s", sh_.opts.idle_timeout_s));
+    close_gracefully(LeaveReason::IdleTimeout);
+    return;
+  }
+  if (release_armed_ && now_ >= release_at_) release_idle_memory();
+}
+
+// Answers NOT_DELIVERED for our SENDs whose time is up, unless the target's
+// ACK (or departure) settled them first; forgets settled ones at the front.
+void Connection::expire_deliveries() {
+  while (sends_head_ < sends_.size()) {
+    const Pending& p = sends_[sends_head_];
+    if (p.deadline <= now_) {
+      if (sh_.deliveries.take(p.message_id)) {
+        fail_undelivered(p, fmt::format("no acknowledgement within {} s",
+                                        sh_.opts.delivery_timeout_s));
+      }
+    } else if (sh_.deliveries.is_pending(p.message_id)) {
+      break;
+    }
+    ++sends_head_;
+  }
+  if (sends_head_ == sends_.size()) {
+    sends_.clear();
+    sends_head_ = 0;
+  } else if (sends_head_ >= 1024 && sends_head_ * 2 >= sends_.size()) {
+    sends_.erase(sends_.begin(), sends_.begin() + static_cast<std::ptrdiff_t>(sends_head_));
+    sends_head_ = 0;
+  }
+}
+
+// An idle connection keeps no buffers: thousands of idle clients must cost
+// little more than their thread's touched stack.
+void Connection::release_idle_memory() {
+  release_armed_ = false;
+  if (decoder_.pending() != 0 || unsent() != 0) return;
+  decoder_.shrink_if_idle();
+  Bytes().swap(out_);
+  sent_ = 0;
+  Bytes().swap(scratch_);
+  if (sends_.empty()) std::vector<Pending>().swap(sends_);
+  recv_chunk_ = kMinRecvChunk;
+  peer_->release_idle_memory();
+}
+
+// ---------------------------------------------------------------------------
+// Ending.
+
+// Stops serving, then sends what is queued (bounded) before closing.
+void Connection::close_gracefully(LeaveReason reason) {
+  leave(reason);
+  phase_ = Phase::Flushing;
+  close_deadline_ =
+      now_ + (reason == LeaveReason::ServerShutdown
+                  ? std::chrono::duration_cast<Clock::duration>(kShutdownGoodbyeWait)
+                  : std::chrono::duration_cast<Clock::duration>(kGoodbyeWait));
+}
+
+void Connection::close_now(LeaveReason reason) {
+  leave(reason);
+  phase_ = Phase::Done;
+}
+
+// The client is gone for everyone else: out of the registry and LIST, no
+// more posts, its incoming messages fail, its own pending SENDs are dropped,
+// subscribers hear LEFT.  Runs once.
+void Connection::leave(LeaveReason reason) {
+  if (left_) return;
+  left_ = true;
+  reason_ = reason;
+  sh_.registry.remove(id());
+  peer_->retire();
+  sh_.clients.fetch_sub(1, std::memory_order_relaxed);
+  const std::vector<Pending> failed = sh_.deliveries.take_all_for(id());
+  if (!failed.empty()) {
+    const std::string why = fmt::format("client {} left before acknowledging", id());
+    for (const Pending& p : failed) fail_undelivered(p, why);
+  }
+  sends_.clear();
+  sends_head_ = 0;
+  sh_.registry.publish(PresenceEvent::Left, reason, *peer_);
+  spdlog::info("client {} ({}) left: {}", id(), format_addr(peer_->entry().addr),
+               leave_reason_name(static_cast<std::uint8_t>(reason)));
+}
+
+// The client stopped reading and its backlog passed --sendq.  Best effort,
+// in one non-blocking send: the rest of the frame it is in the middle of and
+// an ERROR; failure is expected and ignored.
+void Connection::drop_for_sendq() {
+  const std::size_t start = frame_start_at_or_before(sent_);
+  std::size_t end = sent_;
+  if (start < sent_ && start + kHeaderSize <= out_.size()) {
+    end = std::min(out_.size(), start + kHeaderSize + frame_length_at(out_, start));
+  }
+  Bytes tail(out_.begin() + static_cast<std::ptrdiff_t>(sent_),
+             out_.begin() + static_cast<std::ptrdiff_t>(end));
+  const std::size_t at = begin_frame(tail, Kind::Indication, static_cast<std::uint8_t>(Type::Error),
+                                     static_cast<std::uint8_t>(Status::SendqExceeded), 0);
+  put_text(tail, fmt::format("more than {} bytes queued for a client that is not reading",
+                             sh_.opts.sendq));
+  end_frame(tail, at);
+  net::send_some(fd_, tail.data(), tail.size());
+  close_now(LeaveReason::SendqExceeded);
+}
+
+// Server shutdown while we are already saying goodbye: the main thread is
+// waiting to join us, so cut the wait short.
+void Connection::hurry_goodbye() {
+  net::drain_wake(peer_->wake_fd());
+  if (!peer_->stop_requested()) return;
+  if (phase_ == Phase::Draining) {
+    phase_ = Phase::Done;
+  } else {
+    close_deadline_ = std::min(close_deadline_, now_ + kShutdownGoodbyeWait);
+  }
+}
+
+void Connection::begin_drain() {
+  // FIN after the last frame; reading until the client's EOF before close()
+  // keeps the kernel from answering unread input with an RST that could
+  // destroy our goodbye in flight.
+  shutdown(fd_, SHUT_WR);
+  phase_ = eof_ ? Phase::Done : Phase::Draining;
+}
+
+void Connection::drain_input() {
+  scratch_.resize(kMinRecvChunk);
+  for (std::size_t budget = kReadBudget; budget > 0;) {
+    const net::IoResult r = net::recv_some(fd_, scratch_.data(), scratch_.size());
+    if (r.status == net::IoStatus::WouldBlock) break;
+    if (r.status != net::IoStatus::Ok) {
+      phase_ = Phase::Done;
+      return;
+    }
+    budget -= std::min(budget, r.bytes);
+  }
+  if (now_ >= close_deadline_) phase_ = Phase::Done;
+}
+
+void Connection::finish() {
+  leave(LeaveReason::Closed);
+  if (fd_ >= 0) close(fd_);
+  fd_ = -1;
+  peer_->close_wake_fd();
+  // Last action: after this the main thread may join and delete us.
+  sh_.reaper.hand_over(this);
+}
+
+}  // namespace sc::server

@@ -1,0 +1,143 @@
+// One client connection and the thread that serves it.
+//
+// The connection thread is the only thread that touches the socket.  It
+// sleeps in poll() on the socket and the peer's wake fd, with a timeout from
+// its nearest deadline (idle timeout, its own pending SENDs, releasing idle
+// buffers, the end of a goodbye).  Per turn it reads everything available (up
+// to a fairness budget), answers every complete request into one output
+// buffer, appends what other threads posted to its outbox, and writes the
+// lot with as few send() calls as the kernel allows.
+#pragma once
+
+#include <pthread.h>
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string_view>
+#include <vector>
+
+#include "common/codec.hpp"
+#include "server/delivery.hpp"
+#include "server/registry.hpp"
+#include "server/shared.hpp"
+
+namespace sc::server {
+
+class Connection {
+ public:
+  // Takes ownership of the connected socket `fd` and of `wake_fd`.
+  Connection(Shared& shared, int fd, int wake_fd, const Entry& entry);
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Main thread.  Starts the thread with a small explicit stack; false (and
+  // nothing started) when the thread cannot be created.
+  bool start();
+  void join();
+  void request_stop() { peer_->request_stop(); }
+  // Main thread, when start() failed: closes both fds.
+  void abandon();
+  std::uint32_t id() const { return peer_->id(); }
+
+ private:
+  enum class Phase {
+    Open,      // serving requests
+    Flushing,  // said goodbye; sending what is left
+    Draining,  // sent FIN; discarding input until EOF so close() sends no RST
+    Done,
+  };
+
+  static void* thread_main(void* self);
+  void run();
+  void join_server();
+  void turn();
+  short poll_events() const;
+  int poll_timeout_ms() const;
+
+  // Input.
+  void read_requests();
+  void dispatch_frames();
+  void handle_request(const Frame& f);
+  void handle_violation(DecodeResult r, const Header& partial);
+
+  // Handlers (handlers.cpp), one per request type.
+  void on_time(const Frame& f);
+  void on_name(const Frame& f);
+  void on_list(const Frame& f);
+  void on_send(const Frame& f);
+  void on_ping(const Frame& f);
+  void on_nick(const Frame& f);
+  void on_ack(const Frame& f);
+  void on_subscribe(const Frame& f);
+  void on_bye(const Frame& f);
+  bool require_empty(const Frame& f);
+  bool take_send_token();
+  void fail_undelivered(const Pending& p, std::string_view why);
+
+  // Output.
+  void respond_ok(const Header& req, ByteView payload = {});
+  void respond_error(const Header& req, Status status, std::string_view text);
+  void indicate(Type type, Status status, std::string_view text);
+  bool collect_outbox_changed();
+  void flush();
+  void compact_output();
+  std::size_t frame_start_at_or_before(std::size_t offset) const;
+  std::size_t unsent() const { return out_.size() - sent_; }
+
+  // Deadlines.
+  void check_deadlines();
+  void expire_deliveries();
+  void release_idle_memory();
+
+  // Ending.
+  void close_gracefully(LeaveReason reason);
+  void close_now(LeaveReason reason);
+  void leave(LeaveReason reason);
+  void drop_for_sendq();
+  void hurry_goodbye();
+  void begin_drain();
+  void drain_input();
+  void finish();
+
+  Shared& sh_;
+  int fd_;
+  std::shared_ptr<Peer> peer_;
+  pthread_t thread_{};
+  bool started_ = false;
+
+  FrameDecoder decoder_;
+  std::size_t recv_chunk_;
+  bool skipping_ = false;  // discarding the payload of a TOO_LARGE request
+  bool eof_ = false;
+
+  Bytes out_;              // frames for this client; out_[0] starts a frame
+  std::size_t sent_ = 0;   // bytes of out_ the kernel has taken
+  Bytes scratch_;          // frames being built for other clients
+
+  Phase phase_ = Phase::Open;
+  bool left_ = false;
+  LeaveReason reason_ = LeaveReason::Closed;
+  Clock::time_point now_;
+  Clock::time_point last_frame_;     // idle deadline = last_frame_ + idle timeout
+  Clock::time_point close_deadline_;
+  Clock::time_point release_at_;     // buffers are released when idle until then
+  bool release_armed_ = false;
+
+  // Deadlines of this client's own pending SENDs, in send order (the delivery
+  // timeout is the same for all, so they are sorted); head_ is the first live.
+  std::vector<Pending> sends_;
+  std::size_t sends_head_ = 0;
+
+  // SEND rate limit: token bucket, refilled at max-send-rate, burst 2x.
+  double tokens_ = 0;
+  Clock::time_point tokens_at_;
+
+  // TIME: localtime_r() once per second at most, not once per request.
+  std::int64_t zone_second_ = -1;
+  std::int32_t zone_offset_ = 0;
+  std::string zone_name_;
+};
+
+}  // namespace sc::server

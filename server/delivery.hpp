@@ -1,0 +1,50 @@
+// Messages sent and not yet settled.  A pending entry is settled exactly
+// once, by whichever thread removes it from the table first: the target's
+// thread on its ACK (OK to the sender), the sender's thread when the
+// delivery timeout passes (NOT_DELIVERED), or the target's thread when the
+// target leaves (NOT_DELIVERED).
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
+#include <vector>
+
+namespace sc::server {
+
+using Clock = std::chrono::steady_clock;
+
+struct Pending {
+  std::uint32_t message_id = 0;
+  std::uint32_t sender = 0;
+  std::uint32_t sender_request = 0;  // the SEND's request id, for the response
+  std::uint32_t target = 0;
+  Clock::time_point deadline;
+};
+
+class Deliveries {
+ public:
+  // Message ids start at 1 and are never reused within one run.
+  std::uint32_t next_message_id() { return next_id_.fetch_add(1, std::memory_order_relaxed); }
+
+  void add(const Pending& p);
+  // Removes the entry if it is still pending: the caller settles it.
+  std::optional<Pending> take(std::uint32_t message_id);
+  // Removes the entry only when it is addressed to `target` (an ACK).
+  std::optional<Pending> take_for_target(std::uint32_t message_id, std::uint32_t target);
+  bool is_pending(std::uint32_t message_id) const;
+  // A client leaves: removes every entry it sent (dropped silently: nobody is
+  // left to answer) and returns the entries addressed to it by others, for
+  // the caller to answer NOT_DELIVERED.
+  std::vector<Pending> take_all_for(std::uint32_t client);
+
+ private:
+  std::atomic<std::uint32_t> next_id_{1};
+  mutable std::mutex mu_;
+  std::unordered_map<std::uint32_t, Pending> pending_;
+};
+
+}  // namespace sc::server

@@ -1,0 +1,215 @@
+// One function per request type.  Each answers exactly one response into
+// the output buffer (SEND: when settled, possibly by another thread).
+#include <time.h>
+
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+
+#include "server/connection.hpp"
+
+namespace sc::server {
+namespace {
+
+std::int64_t realtime_us() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return std::int64_t{ts.tv_sec} * 1'000'000 + ts.tv_nsec / 1000;
+}
+
+void put_send_ok(Bytes& out, const Pending& p) {
+  const std::size_t at = begin_frame(out, Kind::Response, static_cast<std::uint8_t>(Type::Send), 0,
+                                     p.sender_request);
+  put_u32(out, p.message_id);
+  end_frame(out, at);
+}
+
+void put_send_failed(Bytes& out, const Pending& p, std::string_view why) {
+  const std::size_t at =
+      begin_frame(out, Kind::Response, static_cast<std::uint8_t>(Type::Send),
+                  static_cast<std::uint8_t>(Status::NotDelivered), p.sender_request);
+  put_not_delivered(out, NotDelivered{p.message_id, std::string(why)});
+  end_frame(out, at);
+}
+
+}  // namespace
+
+// TIME, NAME, LIST and BYE carry no payload.
+bool Connection::require_empty(const Frame& f) {
+  if (f.payload.empty()) return true;
+  respond_error(f.header, Status::BadRequest, "trailing bytes");
+  return false;
+}
+
+void Connection::on_time(const Frame& f) {
+  if (!require_empty(f)) return;
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  // The offset can only change between seconds (a DST switch), and
+  // localtime_r() takes glibc's global time-zone lock: once per second is
+  // plenty, and pipelined TIMEs in one turn share the work.
+  if (ts.tv_sec != zone_second_) {
+    tm local{};
+    localtime_r(&ts.tv_sec, &local);
+    zone_second_ = ts.tv_sec;
+    zone_offset_ = static_cast<std::int32_t>(local.tm_gmtoff);
+    zone_name_.assign(local.tm_zone != nullptr ? local.tm_zone : "");
+    if (zone_name_.size() > kMaxStr8Bytes) zone_name_.resize(kMaxStr8Bytes);
+  }
+  const std::size_t at = begin_frame(out_, Kind::Response, f.header.type, 0, f.header.id);
+  put_i64(out_, std::int64_t{ts.tv_sec} * 1'000'000 + ts.tv_nsec / 1000);
+  put_i32(out_, zone_offset_);
+  put_str8(out_, zone_name_);
+  end_frame(out_, at);
+}
+
+void Connection::on_name(const Frame& f) {
+  if (!require_empty(f)) return;
+  const std::string& name = sh_.opts.name;
+  respond_ok(f.header, ByteView(reinterpret_cast<const std::uint8_t*>(name.data()), name.size()));
+}
+
+void Connection::on_list(const Frame& f) {
+  if (!require_empty(f)) return;
+  const std::size_t at = begin_frame(out_, Kind::Response, f.header.type, 0, f.header.id);
+  sh_.registry.put_list(out_);
+  end_frame(out_, at);
+}
+
+void Connection::on_ping(const Frame& f) { respond_ok(f.header, f.payload); }
+
+// Nicks are unique among connected clients, compared byte for byte; setting
+// your own current nick again is fine and announces nothing.  New clients
+// have an empty nick.
+void Connection::on_nick(const Frame& f) {
+  std::string nick;
+  std::string_view why;
+  if (decode_nick(f.payload, nick, &why) != Status::Ok) {
+    respond_error(f.header, Status::BadRequest, why);
+    return;
+  }
+  const NickResult r = sh_.registry.set_nick(*peer_, nick);
+  if (r == NickResult::InUse) {
+    respond_error(f.header, Status::BadRequest, "nick already in use");
+    return;
+  }
+  respond_ok(f.header);
+  if (r == NickResult::Changed) {
+    spdlog::debug("client {}: nick is now '{}'", id(), nick);
+    sh_.registry.publish(PresenceEvent::Renamed, LeaveReason::Bye, *peer_);
+  }
+}
+
+// Bit 0 asks for presence events; other bits are reserved and ignored, so
+// that a later client asking for more still gets what this server offers.
+void Connection::on_subscribe(const Frame& f) {
+  std::uint8_t flags = 0;
+  std::string_view why;
+  if (decode_u8(f.payload, flags, &why) != Status::Ok) {
+    respond_error(f.header, Status::BadRequest, why);
+    return;
+  }
+  sh_.registry.set_subscribed(peer_, (flags & kSubscribePresence) != 0);
+  respond_ok(f.header);
+}
+
+void Connection::on_bye(const Frame& f) {
+  if (!require_empty(f)) return;
+  respond_ok(f.header);
+  close_gracefully(LeaveReason::Bye);
+}
+
+// SEND: validate, rate-limit, find the target, record the pending delivery,
+// then queue the MESSAGE.  The entry goes into the table before the MESSAGE
+// is queued, so an ACK, however fast, finds it.  No response now: the ACK,
+// the deadline or the target leaving settles it.
+void Connection::on_send(const Frame& f) {
+  SendRequest req;
+  std::string_view why;
+  if (decode_send_request(f.payload, req, &why) != Status::Ok) {
+    respond_error(f.header, Status::BadRequest, why);
+    return;
+  }
+  if (!take_send_token()) {
+    respond_error(f.header, Status::RateLimited,
+                  fmt::format("more than {} messages per second", sh_.opts.max_send_rate));
+    return;
+  }
+  const std::shared_ptr<Peer> target = sh_.registry.find(req.target);
+  if (!target) {
+    respond_error(f.header, Status::NoSuchClient, fmt::format("no client with id {}", req.target));
+    return;
+  }
+  const Pending p{sh_.deliveries.next_message_id(), id(), f.header.id, req.target,
+                  now_ + std::chrono::seconds(sh_.opts.delivery_timeout_s)};
+  sh_.deliveries.add(p);
+  scratch_.clear();
+  const std::size_t at = begin_frame(scratch_, Kind::Indication,
+                                     static_cast<std::uint8_t>(Type::Message), 0, p.message_id);
+  put_message(scratch_, Message{id(), peer_->entry().addr, peer_->entry().nick, realtime_us(),
+                                std::move(req.text)});
+  end_frame(scratch_, at);
+  if (target->post(scratch_)) {
+    sends_.push_back(p);
+    return;
+  }
+  // The target is leaving (or dead) and will never ACK.  Its departure may
+  // have settled the entry already; otherwise we do.
+  if (sh_.deliveries.take(p.message_id)) {
+    put_send_failed(out_, p, fmt::format("client {} left before acknowledging", req.target));
+  }
+}
+
+// ACK settles a pending message addressed to this client: OK to the ACK, and
+// OK(message id) to the sender's SEND.
+void Connection::on_ack(const Frame& f) {
+  std::uint32_t message_id = 0;
+  std::string_view why;
+  if (decode_u32(f.payload, message_id, &why) != Status::Ok) {
+    respond_error(f.header, Status::BadRequest, why);
+    return;
+  }
+  const std::optional<Pending> p = sh_.deliveries.take_for_target(message_id, id());
+  if (!p) {
+    respond_error(f.header, Status::NoSuchMessage,
+                  fmt::format("no pending message {} for you", message_id));
+    return;
+  }
+  respond_ok(f.header);
+  if (p->sender == id()) {
+    put_send_ok(out_, *p);
+    return;
+  }
+  if (const std::shared_ptr<Peer> sender = sh_.registry.find(p->sender)) {
+    scratch_.clear();
+    put_send_ok(scratch_, *p);
+    sender->post(scratch_);
+  }
+}
+
+// Token bucket: max-send-rate tokens per second, at most twice that saved.
+bool Connection::take_send_token() {
+  const double rate = sh_.opts.max_send_rate;
+  if (rate == 0) return true;
+  const std::chrono::duration<double> elapsed = now_ - tokens_at_;
+  tokens_at_ = now_;
+  tokens_ = std::min(2 * rate, tokens_ + elapsed.count() * rate);
+  if (tokens_ < 1) return false;
+  tokens_ -= 1;
+  return true;
+}
+
+// Answers a SEND of ours in our own buffer, anyone else's through its outbox.
+void Connection::fail_undelivered(const Pending& p, std::string_view why) {
+  if (p.sender == id()) {
+    put_send_failed(out_, p, why);
+    return;
+  }
+  if (const std::shared_ptr<Peer> sender = sh_.registry.find(p.sender)) {
+    scratch_.clear();
+    put_send_failed(scratch_, p, why);
+    sender->post(scratch_);
+  }
+}
+
+}  // namespace sc::server

@@ -1,0 +1,13 @@
+// Logging set-up: spdlog's default logger writing to stderr, thread-safe.
+#pragma once
+
+#include <spdlog/common.h>
+
+namespace sc::server {
+
+// Under journald (`journal` true) every line starts with the syslog
+// priority prefix ("<6>") and has no timestamp: the journal adds its own and
+// reads the priority from the prefix.  Otherwise lines carry a timestamp.
+void setup_logging(spdlog::level::level_enum level, bool journal);
+
+}  // namespace sc::server

@@ -1,0 +1,119 @@
+// sockchatd: start-up (options, logging, signals, listening socket) and
+// hand-over to the main loop in server.cpp.
+#include <fcntl.h>
+#include <malloc.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "common/codec.hpp"
+#include "common/net.hpp"
+#include "server/logging.hpp"
+#include "server/options.hpp"
+#include "server/server.hpp"
+#include "server/systemd.hpp"
+
+namespace {
+
+using sc::server::Options;
+
+void fail_start(const std::string& what) { std::fprintf(stderr, "sockchatd: %s\n", what.c_str()); }
+
+// Blocks SIGINT and SIGTERM in this thread before any other thread exists,
+// so every thread inherits the mask and the signals are only ever read from
+// the signalfd in the main loop.  SIGPIPE is ignored (sends also use
+// MSG_NOSIGNAL).
+int watch_signals() {
+  signal(SIGPIPE, SIG_IGN);
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  if (pthread_sigmask(SIG_BLOCK, &set, nullptr) != 0) return -1;
+  return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+}
+
+// How the bind address reads in messages: "[::]", "127.0.0.1", "[::1]".
+std::string bind_display(const Options& o) {
+  if (o.bind.empty()) return "[::]";
+  if (o.bind.find(':') != std::string::npos) return "[" + o.bind + "]";
+  return o.bind;
+}
+
+// The socket-activated fds (3, 4, ...) or a socket of our own.
+bool open_listeners(const Options& o, std::vector<int>& fds) {
+  if (const int n = sc::sd::listen_fds(); n >= 1) {
+    for (int fd = 3; fd < 3 + n; ++fd) {
+      sc::net::set_nonblocking(fd, true);
+      fds.push_back(fd);
+    }
+    return true;
+  }
+  std::string err;
+  const int fd = sc::net::listen_tcp(o.bind, o.port, SOMAXCONN, err);
+  if (fd < 0) {
+    // err reads "listen on <endpoint>: <reason>"; keep the reason only.
+    const std::size_t colon = err.rfind(": ");
+    const std::string reason = colon == std::string::npos ? err : err.substr(colon + 2);
+    fail_start("cannot listen on " + bind_display(o) + ":" + std::to_string(o.port) + ": " + reason);
+    return false;
+  }
+  fds.push_back(fd);
+  return true;
+}
+
+// Written atomically (temporary file, then rename) so that a reader never
+// sees a half-written number.
+bool write_port_file(const std::string& path, std::uint16_t port) {
+  const std::string tmp = path + ".tmp." + std::to_string(getpid());
+  FILE* f = std::fopen(tmp.c_str(), "w");
+  bool ok = f != nullptr && std::fprintf(f, "%u\n", unsigned{port}) > 0;
+  if (f != nullptr && std::fclose(f) != 0) ok = false;
+  if (ok && std::rename(tmp.c_str(), path.c_str()) == 0) return true;
+  fail_start("cannot write port file " + path + ": " + std::strerror(errno));
+  std::remove(tmp.c_str());
+  return false;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options opts;
+  switch (sc::server::parse_options(argc, argv, opts)) {
+    case sc::server::ParseOutcome::ExitOk: return 0;
+    case sc::server::ParseOutcome::ExitUsage: return 2;
+    case sc::server::ParseOutcome::Run: break;
+  }
+  sc::server::setup_logging(opts.log_level, sc::sd::stderr_is_journal());
+  sc::server::resolve_default_name(opts);
+  // One malloc arena per thread would cost every idle connection thread its
+  // own heap; a few arenas shared by all keep idle clients small.
+  mallopt(M_ARENA_MAX, 4);
+
+  const int signal_fd = watch_signals();
+  if (signal_fd < 0) {
+    fail_start(std::string("cannot watch signals: ") + std::strerror(errno));
+    return 1;
+  }
+  std::vector<int> fds;
+  if (!open_listeners(opts, fds)) return 1;
+  const sc::Addr local = sc::net::local_addr(fds.front());
+  if (!opts.port_file.empty() && !write_port_file(opts.port_file, local.port)) return 1;
+  const std::string where = sc::format_addr(local);
+  spdlog::info(
+      "listening on {} (max {} clients, heartbeat {} s, idle timeout {} s, delivery timeout {} s, "
+      "max payload {} bytes, sendq {} bytes, max send rate {}/s)",
+      where, opts.max_clients, opts.heartbeat_s, opts.idle_timeout_s, opts.delivery_timeout_s,
+      opts.max_payload, opts.sendq, opts.max_send_rate);
+  sc::server::Server server(opts, std::move(fds), signal_fd, where);
+  return server.run();
+}

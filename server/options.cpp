@@ -1,0 +1,252 @@
+#include "server/options.hpp"
+
+#include <getopt.h>
+#include <unistd.h>
+
+#include <charconv>
+#include <cstdio>
+#include <string_view>
+
+#include "common/codec.hpp"
+
+namespace sc::server {
+namespace {
+
+constexpr const char* kHelp =
+    "Usage: sockchatd [OPTION]...\n"
+    "Serve sockchat clients over TCP (protocol: sockchat-protocol(7)).\n"
+    "\n"
+    "  -b, --bind ADDR            listen on ADDR only (default: every address, IPv6 and IPv4)\n"
+    "  -p, --port N               TCP port; 0 picks a free port (default: 2555)\n"
+    "  -n, --name NAME            server name sent to clients (default: the host name)\n"
+    "  -m, --max-clients N        most clients connected at once, 1..1000000 (default: 1024)\n"
+    "      --heartbeat S          heartbeat interval announced to clients, 1..65535 (default: 10)\n"
+    "      --idle-timeout S       close a connection that sent no request for S seconds;\n"
+    "                             must exceed the heartbeat (default: 30)\n"
+    "      --delivery-timeout S   seconds a target has to acknowledge a message, 1..65535 (default: 5)\n"
+    "      --max-payload BYTES    largest request payload, 64..16777216 (default: 65536)\n"
+    "      --sendq BYTES          most unsent bytes queued for one client, at least\n"
+    "                             max-payload + 128, at most 1 GiB (default: 1048576)\n"
+    "      --max-send-rate N      SENDs per second per client, burst 2N; 0 = unlimited (default: 200)\n"
+    "  -l, --log-level LEVEL      trace, debug, info, warn, error or off (default: info)\n"
+    "      --port-file PATH       write the bound port number to PATH once listening\n"
+    "  -h, --help                 show this help and exit\n"
+    "  -V, --version              show the version and exit\n";
+
+enum LongOnly : int {
+  kHeartbeat = 256,
+  kIdleTimeout,
+  kDeliveryTimeout,
+  kMaxPayload,
+  kSendq,
+  kMaxSendRate,
+  kPortFile,
+};
+
+constexpr option kLongOptions[] = {
+    {"bind", required_argument, nullptr, 'b'},
+    {"port", required_argument, nullptr, 'p'},
+    {"name", required_argument, nullptr, 'n'},
+    {"max-clients", required_argument, nullptr, 'm'},
+    {"heartbeat", required_argument, nullptr, kHeartbeat},
+    {"idle-timeout", required_argument, nullptr, kIdleTimeout},
+    {"delivery-timeout", required_argument, nullptr, kDeliveryTimeout},
+    {"max-payload", required_argument, nullptr, kMaxPayload},
+    {"sendq", required_argument, nullptr, kSendq},
+    {"max-send-rate", required_argument, nullptr, kMaxSendRate},
+    {"log-level", required_argument, nullptr, 'l'},
+    {"port-file", required_argument, nullptr, kPortFile},
+    {"help", no_argument, nullptr, 'h'},
+    {"version", no_argument, nullptr, 'V'},
+    {nullptr, 0, nullptr, 0},
+};
+
+constexpr std::uint64_t kMaxSendq = 1ull << 30;
+
+void usage_error(const std::string& line) {
+  std::fprintf(stderr, "sockchatd: %s\nTry 'sockchatd --help'.\n", line.c_str());
+}
+
+void bad_value(std::string_view option, std::string_view value, std::string_view expected) {
+  usage_error("invalid value '" + std::string(value) + "' for --" + std::string(option) +
+              ": expected " + std::string(expected));
+}
+
+// Strict decimal: digits only, no sign or spaces, within [lo, hi].
+bool parse_number(std::string_view s, std::uint64_t lo, std::uint64_t hi, std::uint64_t& out) {
+  if (s.empty() || s.front() < '0' || s.front() > '9') return false;
+  std::uint64_t v = 0;
+  auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || end != s.data() + s.size() || v < lo || v > hi) return false;
+  out = v;
+  return true;
+}
+
+template <class T>
+bool set_number(const char* option, const char* value, std::uint64_t lo, std::uint64_t hi,
+                const char* expected, T& field) {
+  std::uint64_t v = 0;
+  if (!parse_number(value, lo, hi, v)) {
+    bad_value(option, value, expected);
+    return false;
+  }
+  field = static_cast<T>(v);
+  return true;
+}
+
+// C0 controls, DEL, and C1 controls (U+0080..U+009F, encoded C2 80..C2 9F).
+bool has_control(std::string_view s) {
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || c == 0x7f) return true;
+    if (c == 0xc2 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) <= 0x9f) return true;
+  }
+  return false;
+}
+
+bool valid_name(std::string_view s) {
+  return !s.empty() && s.size() <= kMaxStr8Bytes && valid_utf8(s) && !has_control(s);
+}
+
+bool parse_level(std::string_view s, spdlog::level::level_enum& out) {
+  static constexpr std::pair<std::string_view, spdlog::level::level_enum> kLevels[] = {
+      {"trace", spdlog::level::trace}, {"debug", spdlog::level::debug},
+      {"info", spdlog::level::info},   {"warn", spdlog::level::warn},
+      {"error", spdlog::level::err},   {"off", spdlog::level::off},
+  };
+  for (const auto& [name, level] : kLevels) {
+    if (s == name) {
+      out = level;
+      return true;
+    }
+  }
+  return false;
+}
+
+// Applies one option; false after printing a usage error.
+bool apply_option(int c, const char* arg, Options& o) {
+  switch (c) {
+    case 'b': o.bind = arg; return true;
+    case 'p': return set_number("port", arg, 0, 65535, "0..65535", o.port);
+    case 'n':
+      if (!valid_name(arg)) {
+        bad_value("name", arg, "1..255 bytes of UTF-8 without control characters");
+        return false;
+      }
+      o.name = arg;
+      return true;
+    case 'm': return set_number("max-clients", arg, 1, 1000000, "1..1000000", o.max_clients);
+    case kHeartbeat: return set_number("heartbeat", arg, 1, 65535, "1..65535", o.heartbeat_s);
+    case kIdleTimeout:
+      return set_number("idle-timeout", arg, 1, 65535, "1..65535", o.idle_timeout_s);
+    case kDeliveryTimeout:
+      return set_number("delivery-timeout", arg, 1, 65535, "1..65535", o.delivery_timeout_s);
+    case kMaxPayload:
+      return set_number("max-payload", arg, kMinMaxPayload, kMaxMaxPayload, "64..16777216",
+                        o.max_payload);
+    case kSendq: return set_number("sendq", arg, 1, kMaxSendq, "1..1073741824", o.sendq);
+    case kMaxSendRate:
+      return set_number("max-send-rate", arg, 0, 1000000, "0..1000000", o.max_send_rate);
+    case 'l':
+      if (!parse_level(arg, o.log_level)) {
+        bad_value("log-level", arg, "trace, debug, info, warn, error or off");
+        return false;
+      }
+      return true;
+    case kPortFile:
+      if (*arg == '\0') {
+        bad_value("port-file", arg, "a file name");
+        return false;
+      }
+      o.port_file = arg;
+      return true;
+  }
+  return false;
+}
+
+// Checks between options, once all are known.
+// The blame goes to --idle-timeout when it was given, else to --heartbeat.
+bool check_relations(const Options& o, const char* heartbeat_arg, const char* idle_arg,
+                     const char* sendq_arg) {
+  if (o.idle_timeout_s <= o.heartbeat_s) {
+    if (idle_arg != nullptr || heartbeat_arg == nullptr) {
+      bad_value("idle-timeout", std::to_string(o.idle_timeout_s),
+                "more than --heartbeat (" + std::to_string(o.heartbeat_s) + ")");
+    } else {
+      bad_value("heartbeat", heartbeat_arg,
+                "less than --idle-timeout (" + std::to_string(o.idle_timeout_s) + ")");
+    }
+    return false;
+  }
+  if (o.sendq < min_sendq(o.max_payload)) {
+    bad_value("sendq", sendq_arg ? sendq_arg : std::to_string(o.sendq),
+              std::to_string(min_sendq(o.max_payload)) + "..1073741824 (at least --max-payload + 128)");
+    return false;
+  }
+  return true;
+}
+
+// Names the offending option of a getopt error ('?' or ':').
+void report_getopt_error(int c, char** argv) {
+  const char* word = argv[optind - 1];
+  if (c == ':') {
+    usage_error(std::string("option '") + word + "' needs a value");
+  } else if (optopt != 0) {
+    usage_error(std::string("unknown option '-") + static_cast<char>(optopt) + "'");
+  } else {
+    usage_error(std::string("unknown option '") + word + "'");
+  }
+}
+
+}  // namespace
+
+std::uint64_t min_sendq(std::uint32_t max_payload) {
+  return std::uint64_t{max_payload} + 128;
+}
+
+ParseOutcome parse_options(int argc, char** argv, Options& out) {
+  Options o;
+  const char* heartbeat_arg = nullptr;
+  const char* idle_arg = nullptr;
+  const char* sendq_arg = nullptr;
+  opterr = 0;  // we print our own one-line messages
+  optind = 1;
+  int c;
+  while ((c = getopt_long(argc, argv, ":b:p:n:m:l:hV", kLongOptions, nullptr)) != -1) {
+    if (c == 'h') {
+      std::fputs(kHelp, stdout);
+      return ParseOutcome::ExitOk;
+    }
+    if (c == 'V') {
+      std::puts("sockchatd " SOCKCHAT_VERSION);
+      return ParseOutcome::ExitOk;
+    }
+    if (c == '?' || c == ':') {
+      report_getopt_error(c, argv);
+      return ParseOutcome::ExitUsage;
+    }
+    if (c == kHeartbeat) heartbeat_arg = optarg;
+    if (c == kIdleTimeout) idle_arg = optarg;
+    if (c == kSendq) sendq_arg = optarg;
+    if (!apply_option(c, optarg, o)) return ParseOutcome::ExitUsage;
+  }
+  if (optind < argc) {
+    usage_error(std::string("unexpected argument '") + argv[optind] + "'");
+    return ParseOutcome::ExitUsage;
+  }
+  if (!check_relations(o, heartbeat_arg, idle_arg, sendq_arg)) return ParseOutcome::ExitUsage;
+  out = std::move(o);
+  return ParseOutcome::Run;
+}
+
+void resolve_default_name(Options& o) {
+  if (!o.name.empty()) return;
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) == 0 && valid_name(host)) {
+    o.name = host;
+  } else {
+    o.name = "sockchatd";
+  }
+}
+
+}  // namespace sc::server

@@ -1,0 +1,41 @@
+// Command-line options of sockchatd: parsing, validation and --help.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include <spdlog/common.h>
+
+namespace sc::server {
+
+struct Options {
+  std::string bind;          // empty: every address (IPv6 socket accepting IPv4)
+  std::uint16_t port = 2555;
+  std::string name;          // empty until resolved: the host name
+  std::uint32_t max_clients = 1024;
+  std::uint16_t heartbeat_s = 10;
+  std::uint16_t idle_timeout_s = 30;
+  std::uint16_t delivery_timeout_s = 5;
+  std::uint32_t max_payload = 65536;
+  std::uint64_t sendq = 1048576;
+  std::uint32_t max_send_rate = 200;  // SENDs per second per client; 0 = unlimited
+  spdlog::level::level_enum log_level = spdlog::level::info;
+  std::string port_file;
+};
+
+// The smallest --sendq for a given --max-payload: the outbox must be able to
+// hold one MESSAGE carrying the largest text a SEND can bring (16-byte
+// header, sender id, addr, nick, sent-at), or that message could never be
+// delivered at all.
+std::uint64_t min_sendq(std::uint32_t max_payload);
+
+enum class ParseOutcome { Run, ExitOk, ExitUsage };
+
+// Parses argv into `out`.  Prints --help / --version to stdout (ExitOk), or
+// one line naming the bad option or value plus a hint to stderr (ExitUsage).
+ParseOutcome parse_options(int argc, char** argv, Options& out);
+
+// Fills in the default name (the host name) when --name was not given.
+void resolve_default_name(Options& o);
+
+}  // namespace sc::server

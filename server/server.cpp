@@ -1,0 +1,231 @@
+#include "server/server.hpp"
+
+#include <poll.h>
+#include <sys/signalfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstring>
+
+#include <spdlog/spdlog.h>
+
+#include "common/net.hpp"
+#include "server/systemd.hpp"
+
+namespace sc::server {
+namespace {
+
+// After EMFILE/ENFILE, stop accepting this long instead of spinning on a
+// listening socket that stays readable.
+constexpr auto kAcceptBackoff = std::chrono::milliseconds(100);
+// STATUS= and repeated warnings at most once per this interval.
+constexpr auto kReportInterval = std::chrono::seconds(1);
+// Accepts per wake-up, so that signals and reaping are never starved.
+constexpr int kAcceptBatch = 64;
+
+std::int64_t realtime_us() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return std::int64_t{ts.tv_sec} * 1'000'000 + ts.tv_nsec / 1000;
+}
+
+int ms_until(Clock::time_point due, Clock::time_point now) {
+  const auto ms = std::chrono::ceil<std::chrono::milliseconds>(due - now).count();
+  return static_cast<int>(std::clamp<std::int64_t>(ms, 0, INT_MAX));
+}
+
+}  // namespace
+
+void Reaper::hand_over(Connection* c) {
+  std::lock_guard lock(mu_);
+  done_.push_back(c);
+  if (done_.size() == 1) net::signal_wake(wake_fd_);
+}
+
+std::vector<Connection*> Reaper::collect() {
+  std::vector<Connection*> done;
+  std::lock_guard lock(mu_);
+  done.swap(done_);
+  return done;
+}
+
+Server::Server(const Options& opts, std::vector<int> listen_fds, int signal_fd, std::string where)
+    : opts_(opts),
+      listen_fds_(std::move(listen_fds)),
+      signal_fd_(signal_fd),
+      reaper_fd_(net::make_wake_fd()),
+      where_(std::move(where)),
+      shared_(opts, reaper_fd_) {}
+
+Server::~Server() {
+  for (int fd : listen_fds_) close(fd);
+  if (signal_fd_ >= 0) close(signal_fd_);
+  if (reaper_fd_ >= 0) close(reaper_fd_);
+}
+
+int Server::run() {
+  if (reaper_fd_ < 0) {
+    spdlog::error("cannot create an eventfd: {}", std::strerror(errno));
+    return 1;
+  }
+  watchdog_ = sd::watchdog_interval();
+  Clock::time_point now = Clock::now();
+  next_watchdog_ = now;
+  sd::notify("READY=1");
+  update_status(now, true);
+  for (;;) {
+    std::vector<pollfd> fds = {{signal_fd_, POLLIN, 0}, {reaper_fd_, POLLIN, 0}};
+    const bool accepting = now >= accept_paused_until_;
+    if (accepting) {
+      for (int fd : listen_fds_) fds.push_back({fd, POLLIN, 0});
+    }
+    if (poll(fds.data(), fds.size(), wait_timeout_ms(now)) < 0 && errno != EINTR) {
+      spdlog::error("poll: {}", std::strerror(errno));
+      break;
+    }
+    now = Clock::now();
+    if (fds[0].revents != 0 && signalled()) break;
+    if (fds[1].revents != 0) reap();
+    for (std::size_t i = 2; i < fds.size(); ++i) {
+      if (fds[i].revents != 0) accept_from(fds[i].fd, now);
+    }
+    if (watchdog_ && now >= next_watchdog_) {
+      sd::notify("WATCHDOG=1");
+      next_watchdog_ = now + *watchdog_;
+    }
+    update_status(now, false);
+  }
+  stop_all();
+  return 0;
+}
+
+int Server::wait_timeout_ms(Clock::time_point now) const {
+  int timeout = -1;
+  auto consider = [&](Clock::time_point due) {
+    const int ms = ms_until(due, now);
+    timeout = timeout < 0 ? ms : std::min(timeout, ms);
+  };
+  if (now < accept_paused_until_) consider(accept_paused_until_);
+  if (watchdog_) consider(next_watchdog_);
+  if (status_due_) consider(last_status_ + kReportInterval);
+  return timeout;
+}
+
+void Server::accept_from(int listen_fd, Clock::time_point now) {
+  for (int i = 0; i < kAcceptBatch; ++i) {
+    const net::AcceptResult r = net::accept_client(listen_fd);
+    switch (r.status) {
+      case net::AcceptStatus::Ok:
+        if (shared_.clients.load(std::memory_order_relaxed) >= opts_.max_clients) {
+          turn_away(r.fd, r.peer);
+        } else {
+          admit(r.fd, r.peer);
+        }
+        break;
+      case net::AcceptStatus::WouldBlock:
+        return;
+      case net::AcceptStatus::Exhausted:
+        accept_paused_until_ = now + kAcceptBackoff;
+        if (now - last_exhausted_log_ >= kReportInterval) {
+          last_exhausted_log_ = now;
+          spdlog::warn("accept: {}; pausing new connections for 100 ms", std::strerror(r.err));
+        }
+        return;
+      case net::AcceptStatus::Error:
+        spdlog::warn("accept: {}", std::strerror(r.err));
+        return;
+    }
+  }
+}
+
+void Server::admit(int fd, const Addr& peer) {
+  net::set_nodelay(fd);
+  net::set_keepalive(fd, opts_.idle_timeout_s);
+  const int wake_fd = net::make_wake_fd();
+  if (wake_fd < 0) {
+    spdlog::warn("cannot serve {}: eventfd: {}", format_addr(peer), std::strerror(errno));
+    close(fd);
+    return;
+  }
+  const Entry entry{next_client_id_++, peer, realtime_us(), ""};
+  auto c = std::make_unique<Connection>(shared_, fd, wake_fd, entry);
+  shared_.clients.fetch_add(1, std::memory_order_relaxed);
+  if (!c->start()) {
+    spdlog::warn("cannot start a thread for client {} ({}): {}", entry.id, format_addr(peer),
+                 std::strerror(errno));
+    c->abandon();
+    shared_.clients.fetch_sub(1, std::memory_order_relaxed);
+    return;
+  }
+  Connection* key = c.get();
+  connections_.emplace(key, std::move(c));
+}
+
+// Over --max-clients: one non-blocking ERROR from this thread, then close.
+// Such a connection never gets an id and never counts as a client.
+void Server::turn_away(int fd, const Addr& peer) {
+  Bytes frame;
+  const std::size_t at = begin_frame(frame, Kind::Indication, static_cast<std::uint8_t>(Type::Error),
+                                     static_cast<std::uint8_t>(Status::ServerFull), 0);
+  put_text(frame, fmt::format("server full ({} clients)", opts_.max_clients));
+  end_frame(frame, at);
+  net::send_some(fd, frame.data(), frame.size());
+  close(fd);
+  const Clock::time_point now = Clock::now();
+  if (now - last_full_log_ >= kReportInterval) {
+    last_full_log_ = now;
+    spdlog::warn("server full ({} clients): turned away {}", opts_.max_clients, format_addr(peer));
+  }
+}
+
+void Server::reap() {
+  net::drain_wake(reaper_fd_);
+  for (Connection* c : shared_.reaper.collect()) {
+    c->join();
+    connections_.erase(c);
+  }
+}
+
+bool Server::signalled() {
+  signalfd_siginfo info{};
+  if (read(signal_fd_, &info, sizeof info) != static_cast<ssize_t>(sizeof info)) return false;
+  spdlog::info("received SIG{}, shutting down", sigabbrev_np(static_cast<int>(info.ssi_signo)));
+  return true;
+}
+
+// STATUS= when the client count changed, at most once per second.
+void Server::update_status(Clock::time_point now, bool force) {
+  const std::uint32_t n = shared_.clients.load(std::memory_order_relaxed);
+  if (!force && n == reported_clients_) {
+    status_due_ = false;
+    return;
+  }
+  if (!force && now - last_status_ < kReportInterval) {
+    status_due_ = true;
+    return;
+  }
+  sd::notify(fmt::format("STATUS=Listening on {}; {} client{}", where_, n, n == 1 ? "" : "s"));
+  reported_clients_ = n;
+  last_status_ = now;
+  status_due_ = false;
+}
+
+// Stop accepting, tell every connection to say SHUTDOWN and close, join all.
+// Every connection thread finishes within its bounded goodbye.
+void Server::stop_all() {
+  for (int fd : listen_fds_) close(fd);
+  listen_fds_.clear();
+  sd::notify("STOPPING=1");
+  spdlog::info("stopping: closing {} connections", connections_.size());
+  for (auto& [key, c] : connections_) c->request_stop();
+  while (!connections_.empty()) {
+    pollfd p{reaper_fd_, POLLIN, 0};
+    poll(&p, 1, 1000);
+    reap();
+  }
+}
+
+}  // namespace sc::server

@@ -1,0 +1,59 @@
+// The main thread's loop: accepts connections, starts and joins their
+// threads, handles SIGINT/SIGTERM and keeps systemd informed.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "server/connection.hpp"
+#include "server/options.hpp"
+#include "server/shared.hpp"
+
+namespace sc::server {
+
+class Server {
+ public:
+  // `listen_fds` are non-blocking listening sockets; `signal_fd` reports
+  // SIGINT/SIGTERM.  Takes ownership of all of them.
+  Server(const Options& opts, std::vector<int> listen_fds, int signal_fd, std::string where);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Serves until a signal asks to stop; returns the exit status.
+  int run();
+
+ private:
+  int wait_timeout_ms(Clock::time_point now) const;
+  void accept_from(int listen_fd, Clock::time_point now);
+  void admit(int fd, const Addr& peer);
+  void turn_away(int fd, const Addr& peer);
+  void reap();
+  bool signalled();
+  void update_status(Clock::time_point now, bool force);
+  void stop_all();
+
+  const Options& opts_;
+  std::vector<int> listen_fds_;
+  int signal_fd_;
+  int reaper_fd_;
+  std::string where_;  // "[::]:2555", for STATUS=
+  Shared shared_;
+  std::unordered_map<Connection*, std::unique_ptr<Connection>> connections_;
+  std::uint32_t next_client_id_ = 1;  // never reused within one run
+
+  Clock::time_point accept_paused_until_{};
+  Clock::time_point last_exhausted_log_{};
+  Clock::time_point last_full_log_{};
+  std::optional<std::chrono::microseconds> watchdog_;
+  Clock::time_point next_watchdog_{};
+  std::uint32_t reported_clients_ = 0;
+  Clock::time_point last_status_{};
+  bool status_due_ = false;
+};
+
+}  // namespace sc::server

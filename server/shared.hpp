@@ -1,0 +1,46 @@
+// State shared by the main thread and every connection thread.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "server/delivery.hpp"
+#include "server/options.hpp"
+#include "server/registry.hpp"
+
+namespace sc::server {
+
+class Connection;
+
+// Finished connection threads hand themselves to the main thread, which
+// joins them: no thread is ever detached.
+class Reaper {
+ public:
+  explicit Reaper(int wake_fd) : wake_fd_(wake_fd) {}
+  int wake_fd() const { return wake_fd_; }
+  // Connection thread, as its very last action.
+  void hand_over(Connection* c);
+  // Main thread.
+  std::vector<Connection*> collect();
+
+ private:
+  const int wake_fd_;
+  std::mutex mu_;
+  std::vector<Connection*> done_;
+};
+
+struct Shared {
+  Shared(const Options& o, int reaper_wake_fd) : opts(o), reaper(reaper_wake_fd) {}
+
+  const Options& opts;
+  Registry registry;
+  Deliveries deliveries;
+  Reaper reaper;
+  // Clients accepted and not yet gone: the --max-clients check.
+  std::atomic<std::uint32_t> clients{0};
+};
+
+}  // namespace sc::server
