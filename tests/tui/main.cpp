@@ -1,0 +1,16 @@
+// doctest main for the client's unit tests: wcwidth() needs a UTF-8 locale,
+// and format_clock() a known zone.
+#define DOCTEST_CONFIG_IMPLEMENT
+#include <doctest/doctest.h>
+
+#include <clocale>
+#include <cstdlib>
+#include <ctime>
+
+int main(int argc, char** argv) {
+  if (std::setlocale(LC_ALL, "C.UTF-8") == nullptr) return 77;  // meson: skipped
+  setenv("TZ", "UTC", 1);
+  tzset();
+  doctest::Context ctx(argc, argv);
+  return ctx.run();
+}

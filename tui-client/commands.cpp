@@ -1,0 +1,151 @@
+#include "commands.hpp"
+
+#include <charconv>
+#include <vector>
+
+namespace sc::tui {
+
+namespace {
+
+bool is_space(char c) { return c == ' ' || c == '\t'; }
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
+  while (!s.empty() && (is_space(s.back()) || s.back() == '\r' || s.back() == '\n')) s.remove_suffix(1);
+  return s;
+}
+
+// Splits off the first whitespace-delimited word; `rest` keeps everything
+// after the single separator run, so message text keeps its inner spacing.
+std::string_view next_word(std::string_view& rest) {
+  while (!rest.empty() && is_space(rest.front())) rest.remove_prefix(1);
+  std::size_t n = 0;
+  while (n < rest.size() && !is_space(rest[n])) ++n;
+  std::string_view word = rest.substr(0, n);
+  rest.remove_prefix(n);
+  if (!rest.empty()) rest.remove_prefix(1);
+  return word;
+}
+
+template <class T>
+bool parse_number(std::string_view s, T& out) {
+  if (s.empty()) return false;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), out);
+  return ec == std::errc() && p == s.data() + s.size();
+}
+
+ParseResult fail(std::string why) {
+  ParseResult r;
+  r.error = std::move(why);
+  return r;
+}
+
+ParseResult done(Command c) {
+  ParseResult r;
+  r.ok = true;
+  r.command = std::move(c);
+  return r;
+}
+
+ParseResult parse_connect(std::string_view args) {
+  Command c;
+  c.kind = CommandKind::Connect;
+  std::string_view host = next_word(args);
+  std::string_view port = next_word(args);
+  if (!trim(args).empty()) return fail("usage: /connect [HOST [PORT]]");
+  if (!host.empty()) c.host = host;
+  if (!port.empty()) {
+    if (!parse_port(port)) return fail("port must be a number from 1 to 65535");
+    c.port = port;
+  }
+  return done(c);
+}
+
+ParseResult parse_time(std::string_view args) {
+  Command c;
+  c.kind = CommandKind::Time;
+  std::string_view n = next_word(args);
+  if (!trim(args).empty()) return fail("usage: /time [N]");
+  if (!n.empty() && (!parse_number(n, c.count) || c.count < 1 || c.count > kMaxTimeBatch)) {
+    return fail("N must be a number from 1 to 10000");
+  }
+  return done(c);
+}
+
+ParseResult parse_send(std::string_view args) {
+  Command c;
+  c.kind = CommandKind::Send;
+  std::string_view id = next_word(args);
+  if (id.empty()) return fail("usage: /send ID TEXT");
+  if (!parse_client_id(id, c.target)) return fail("ID must be a client id (a number from the clients list)");
+  if (trim(args).empty()) return fail("usage: /send ID TEXT (the text is missing)");
+  // Keep the text as typed apart from trailing line-end characters.
+  while (!args.empty() && (args.back() == '\r' || args.back() == '\n')) args.remove_suffix(1);
+  c.text = args;
+  return done(c);
+}
+
+ParseResult parse_nick(std::string_view args) {
+  Command c;
+  c.kind = CommandKind::Nick;
+  std::string_view nick = next_word(args);
+  if (nick.empty() || !trim(args).empty()) return fail("usage: /nick NAME (one word)");
+  c.text = nick;
+  return done(c);
+}
+
+ParseResult parse_no_args(CommandKind kind, std::string_view name, std::string_view args) {
+  if (!trim(args).empty()) return fail("usage: /" + std::string(name) + " (no arguments)");
+  Command c;
+  c.kind = kind;
+  return done(c);
+}
+
+}  // namespace
+
+bool parse_client_id(std::string_view s, std::uint32_t& out) {
+  return parse_number(trim(s), out) && out != 0;
+}
+
+bool parse_port(std::string_view s) {
+  unsigned port = 0;
+  return parse_number(s, port) && port >= 1 && port <= 65535;
+}
+
+ParseResult parse_command(std::string_view line) {
+  while (!line.empty() && (line.back() == '\r' || line.back() == '\n')) line.remove_suffix(1);
+  if (trim(line).empty()) return done(Command{});
+  if (line.front() != '/' || line.starts_with("//")) {
+    Command c;
+    c.kind = CommandKind::Say;
+    c.text = line.starts_with("//") ? line.substr(1) : line;
+    return done(c);
+  }
+  std::string_view rest = line.substr(1);
+  const std::string_view name = next_word(rest);
+  if (name == "connect") return parse_connect(rest);
+  if (name == "disconnect") return parse_no_args(CommandKind::Disconnect, name, rest);
+  if (name == "time") return parse_time(rest);
+  if (name == "name") return parse_no_args(CommandKind::Name, name, rest);
+  if (name == "list") return parse_no_args(CommandKind::List, name, rest);
+  if (name == "send" || name == "msg") return parse_send(rest);
+  if (name == "nick") return parse_nick(rest);
+  if (name == "help") return parse_no_args(CommandKind::Help, name, rest);
+  if (name == "quit" || name == "exit") return parse_no_args(CommandKind::Quit, name, rest);
+  return fail("unknown command /" + std::string(name) + "; /help lists the commands");
+}
+
+const char* command_help() {
+  return "/connect [HOST [PORT]]  connect (default 127.0.0.1 2555)\n"
+         "/disconnect             say goodbye and close the connection\n"
+         "/time [N]               the server's time; N (up to 10000) pipelined requests\n"
+         "/name                   the server's name\n"
+         "/list                   the connected clients\n"
+         "/send ID TEXT           send TEXT to client ID\n"
+         "/nick NAME              change your nick\n"
+         "/help                   this list\n"
+         "/quit                   leave\n"
+         "TEXT                    send to the client selected in the clients pane\n";
+}
+
+}  // namespace sc::tui

@@ -1,0 +1,57 @@
+// The input line's language: slash commands and plain text.  Pure.
+//   /connect [HOST [PORT]]  /disconnect  /time [N]  /name  /list
+//   /send ID TEXT  /nick NAME  /help  /quit
+// A line without a leading '/' is text for the selected client; "//" at the
+// start sends the text with one leading '/'.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace sc::tui {
+
+inline constexpr const char* kDefaultHost = "127.0.0.1";
+inline constexpr const char* kDefaultPortText = "2555";
+inline constexpr int kMaxTimeBatch = 10000;
+
+enum class CommandKind {
+  Empty,  // a blank line: nothing to do
+  Say,    // text for the selected client
+  Connect,
+  Disconnect,
+  Time,
+  Name,
+  List,
+  Send,
+  Nick,
+  Help,
+  Quit,
+};
+
+struct Command {
+  CommandKind kind = CommandKind::Empty;
+  std::string host = kDefaultHost;    // Connect
+  std::string port = kDefaultPortText;  // Connect
+  int count = 1;                      // Time: requests to pipeline
+  std::uint32_t target = 0;           // Send
+  std::string text;                   // Say, Send: the message; Nick: the nick
+};
+
+struct ParseResult {
+  bool ok = false;
+  Command command;
+  std::string error;  // when !ok: what is wrong and how to write it right
+};
+
+ParseResult parse_command(std::string_view line);
+
+// Parses a client id (1..2^32-1, decimal).  Used by prompts as well.
+bool parse_client_id(std::string_view s, std::uint32_t& out);
+// Parses a TCP port 1..65535, decimal.
+bool parse_port(std::string_view s);
+
+// One line per command, for /help and --help.
+const char* command_help();
+
+}  // namespace sc::tui

@@ -1,0 +1,82 @@
+// One TCP connection to sockchatd: the socket, its receiver thread and the
+// queue between them.
+//
+// Threads and ownership:
+//  - the receiver thread owns recv() and the FrameDecoder.  It is the
+//    PRODUCER of queue_: it pushes every decoded frame (and finally one
+//    Closed event) and then signals wake_fd().
+//  - the UI thread (whoever calls any public member) is the CONSUMER of
+//    queue_, and the only thread that send()s on the socket.  After draining
+//    it signals space_fd_, on which a receiver facing a full queue waits:
+//    frames are never dropped, the receiver just stops reading and TCP flow
+//    control pushes back on the server.
+//  - close() (and the destructor) shut the socket down, which ends a blocked
+//    recv(), and join the receiver.  No detach, no cancellation.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "common/codec.hpp"
+#include "common/spsc_queue.hpp"
+
+namespace sc::tui {
+
+// What the receiver hands to the UI: one frame (owning its payload), or the
+// end of the connection with a reason.
+struct Incoming {
+  enum class What : std::uint8_t { Frame, Closed } what = What::Frame;
+  Header header;
+  Bytes payload;
+  std::string why;  // Closed: "the server closed the connection", ...
+};
+
+class Connection {
+ public:
+  // Connects (blocking, bounded by timeout_ms per address) and starts the
+  // receiver.  nullptr with a message in err on failure.
+  static std::unique_ptr<Connection> open(const std::string& host, const std::string& port,
+                                          int timeout_ms, std::string& err);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // The fd to poll() for "events are queued".
+  int wake_fd() const { return wake_fd_; }
+
+  // Moves up to `max` queued events into out; tells the receiver there is
+  // room again.  Returns true when more are still queued.
+  bool take(std::vector<Incoming>& out, std::size_t max);
+
+  // Sends bytes, at most timeout_ms in total.  False when the connection
+  // is broken or the server stopped reading.
+  bool send(const Bytes& bytes, int timeout_ms);
+
+  std::uint32_t next_request_id() { return ++last_id_; }
+
+  // Idempotent.
+  void close();
+
+  Addr local_address() const;
+  const std::string& peer_text() const { return peer_text_; }
+
+ private:
+  Connection(int fd, int wake_fd, int space_fd, std::string peer_text);
+  void receive_loop();
+  bool push(Incoming&& in);
+
+  int fd_;
+  int wake_fd_;   // receiver -> UI: events queued
+  int space_fd_;  // UI -> receiver: queue drained
+  std::string peer_text_;
+  std::atomic<bool> stopping_{false};
+  SpscQueue<Incoming> queue_;
+  std::thread receiver_;
+  std::uint32_t last_id_ = 0;
+};
+
+}  // namespace sc::tui

@@ -1,0 +1,20 @@
+// The two front ends over one App: the full-screen terminal UI and the
+// line-oriented --plain mode.  Both are single-threaded poll() loops on the
+// UI thread; each returns the process exit status.
+#pragma once
+
+#include <string>
+
+#include "app.hpp"
+
+namespace sc::tui {
+
+struct StartTarget {
+  bool given = false;  // HOST was on the command line
+  std::string host, port;
+};
+
+int run_tui(App& app, const StartTarget& target, int signal_fd);
+int run_plain(App& app, const StartTarget& target, int signal_fd);
+
+}  // namespace sc::tui

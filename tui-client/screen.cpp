@@ -1,0 +1,384 @@
+#include "screen.hpp"
+
+#include <curses.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include <stdexcept>
+
+#include "sanitize.hpp"
+#include "timefmt.hpp"
+
+namespace sc::tui {
+
+namespace {
+
+// Codes for keys curses does not know: the bracketed-paste markers.
+constexpr int kKeyPasteBegin = KEY_MAX + 1;
+constexpr int kKeyPasteEnd = KEY_MAX + 2;
+constexpr const char* kPasteOn = "\033[?2004h";
+constexpr const char* kPasteOff = "\033[?2004l";
+constexpr int kTimestampWidth = 9;  // "12:00:01 "
+
+bool g_active = false;
+SCREEN* g_screen = nullptr;
+bool g_color = false;
+
+enum Pair : short { kPairStatus = 1, kPairError, kPairIncoming, kPairDelivered, kPairEvent, kPairPending, kPairTitle };
+
+void write_raw(const char* s) {
+  const std::string_view v(s);
+  [[maybe_unused]] const ssize_t n = ::write(STDOUT_FILENO, v.data(), v.size());
+}
+
+attr_t pair_or(Pair pair, attr_t mono) { return g_color ? COLOR_PAIR(pair) : mono; }
+
+attr_t kind_attr(LineKind kind) {
+  switch (kind) {
+    case LineKind::Info: return A_NORMAL;
+    case LineKind::Error: return pair_or(kPairError, A_BOLD);
+    case LineKind::Incoming: return pair_or(kPairIncoming, A_BOLD) | (g_color ? A_BOLD : 0);
+    case LineKind::Pending: return pair_or(kPairPending, A_DIM);
+    case LineKind::Delivered: return pair_or(kPairDelivered, A_NORMAL);
+    case LineKind::Event: return pair_or(kPairEvent, A_NORMAL);
+  }
+  return A_NORMAL;
+}
+
+// Draws cells from x up to (not past) x + maxw.  Control characters appear
+// in reverse video.  Returns the columns used.
+int draw_cells(int y, int x, int maxw, const std::vector<Cell>& cells, std::size_t from, std::size_t to,
+               attr_t attr) {
+  int used = 0;
+  move(y, x);
+  for (std::size_t i = from; i < to && i < cells.size(); ++i) {
+    const Cell& c = cells[i];
+    if (used + c.width > maxw) break;
+    attrset(c.control ? (attr | A_REVERSE) : attr);
+    addstr(c.text.c_str());
+    used += c.width;
+  }
+  attrset(A_NORMAL);
+  return used;
+}
+
+// Every string on screen goes through here, so peer bytes are always
+// sanitized, whatever line they came in.
+int draw_text(int y, int x, int maxw, std::string_view text, attr_t attr) {
+  if (maxw <= 0) return 0;
+  const std::vector<Cell> cells = sanitize(text);
+  return draw_cells(y, x, maxw, cells, 0, cells.size(), attr);
+}
+
+void fill_row(int y, int x, int w, attr_t attr) {
+  attrset(attr);
+  mvhline(y, x, ' ', w);
+  attrset(A_NORMAL);
+}
+
+std::string status_text(const State& s) {
+  std::string t = " sockchat  ";
+  switch (s.phase) {
+    case Phase::Disconnected: return t + "disconnected";
+    case Phase::Greeting: return t + "connecting to " + s.server;
+    case Phase::Closing: return t + "disconnecting from " + s.server;
+    case Phase::Connected: break;
+  }
+  t += "connected to " + s.server + "  |  you: " + std::to_string(s.hello.client_id) + " " +
+       (s.nick.empty() ? "(no nick)" : s.nick) + "  |  server: " + s.hello.server_name;
+  return t;
+}
+
+void paint_status(const State& s) {
+  const attr_t a = pair_or(kPairStatus, A_REVERSE);
+  fill_row(0, 0, s.layout.cols, a);
+  const std::string right = "F1 help  F10 quit ";
+  const int rw = static_cast<int>(right.size());
+  draw_text(0, 0, s.layout.cols - rw - 1, status_text(s), a | A_BOLD);
+  draw_text(0, s.layout.cols - rw, rw, right, a);
+}
+
+void paint_title(const Layout& l, const Rect& r, const std::string& title, bool focused) {
+  const attr_t a = focused ? (pair_or(kPairTitle, A_REVERSE) | A_BOLD) : A_BOLD;
+  fill_row(l.title_row, r.x, r.w, focused ? a : A_UNDERLINE);
+  draw_text(l.title_row, r.x, r.w, title, focused ? a : (A_BOLD | A_UNDERLINE));
+}
+
+void paint_menu(const State& s) {
+  const Rect& r = s.layout.menu;
+  for (int i = 0; i < kMenuItems && i < r.h; ++i) {
+    const auto item = static_cast<MenuItem>(i);
+    const bool enabled = menu_item_enabled(s, item);
+    const bool current = i == s.menu_index && s.focus == Focus::Menu;
+    attr_t a = enabled ? A_NORMAL : A_DIM;
+    if (current) a |= A_REVERSE;
+    fill_row(r.y + i, r.x, r.w, a);
+    std::string hot = menu_item_hotkey(item);
+    hot.resize(4, ' ');
+    draw_text(r.y + i, r.x + 1, 4, hot, a);
+    // The letter that picks the item in this pane, highlighted in its label.
+    const std::string label = menu_item_label(item);
+    const char letter = menu_item_letter(item);
+    int x = r.x + 5;
+    bool marked = false;
+    for (char c : label) {
+      const bool is_hot = !marked && (c == letter || c == letter - 'a' + 'A');
+      marked = marked || is_hot;
+      const attr_t ca = is_hot && enabled ? (a | A_BOLD | A_UNDERLINE) : a;
+      if (x < r.x + r.w) draw_text(r.y + i, x++, 1, std::string(1, c), ca);
+    }
+  }
+  const int hint_y = r.y + kMenuItems + 1;
+  if (hint_y < r.y + r.h) draw_text(hint_y, r.x + 1, r.w - 1, "Tab: switch pane", A_DIM);
+}
+
+// The rows one log line wraps into: [from, to) cell ranges.
+std::vector<std::pair<std::size_t, std::size_t>> wrap(const std::vector<Cell>& cells, int first_w,
+                                                      int next_w) {
+  std::vector<std::pair<std::size_t, std::size_t>> rows;
+  std::size_t start = 0;
+  int w = 0, limit = first_w;
+  for (std::size_t i = 0; i < cells.size(); ++i) {
+    if (w + cells[i].width > limit && i > start) {
+      rows.emplace_back(start, i);
+      start = i;
+      w = 0;
+      limit = next_w;
+    }
+    w += cells[i].width;
+  }
+  rows.emplace_back(start, cells.size());
+  return rows;
+}
+
+void paint_messages(const State& s) {
+  const Rect& r = s.layout.messages;
+  const int text_w = r.w - kTimestampWidth;
+  struct Row {
+    const LogLine* line;
+    std::vector<Cell> cells;
+    std::size_t from, to;
+    bool first;
+  };
+  std::vector<Row> rows;  // bottom-up
+  if (s.log.empty()) return;
+  for (std::size_t n = s.log.size() - s.scroll; n-- > 0 && static_cast<int>(rows.size()) < r.h;) {
+    const LogLine& l = s.log[n];
+    std::vector<Cell> cells = sanitize(l.text);
+    const auto parts = wrap(cells, text_w, text_w);
+    for (std::size_t k = parts.size(); k-- > 0 && static_cast<int>(rows.size()) < r.h;) {
+      rows.push_back(Row{&l, cells, parts[k].first, parts[k].second, k == 0});
+    }
+  }
+  int y = r.y + r.h - 1;
+  for (const Row& row : rows) {
+    if (row.first) draw_text(y, r.x, kTimestampWidth, format_clock(row.line->at_us), A_DIM);
+    draw_cells(y, r.x + kTimestampWidth, text_w, row.cells, row.from, row.to, kind_attr(row.line->kind));
+    --y;
+  }
+}
+
+void paint_clients(const State& s) {
+  const Rect& r = s.layout.clients;
+  if (s.phase != Phase::Connected) {
+    draw_text(r.y, r.x + 1, r.w - 1, "(not connected)", A_DIM);
+    return;
+  }
+  // Two rows per client; keep the selection in view.
+  const int fit = std::max(1, r.h / 2);
+  int index = 0, selected_index = 0;
+  for (const auto& [id, e] : s.clients) {
+    if (id == s.selected) selected_index = index;
+    ++index;
+  }
+  const int first = selected_index >= fit ? selected_index - fit + 1 : 0;
+  index = 0;
+  int y = r.y;
+  for (const auto& [id, e] : s.clients) {
+    if (index++ < first) continue;
+    if (y + 1 >= r.y + r.h) break;
+    const bool sel = id == s.selected;
+    attr_t a = A_NORMAL;
+    if (sel) a = s.focus == Focus::Clients ? A_REVERSE : (A_BOLD | A_UNDERLINE);
+    fill_row(y, r.x, r.w, sel && s.focus == Focus::Clients ? a : A_NORMAL);
+    std::string line = (sel ? ">" : " ") + std::to_string(id) + " " + (e.nick.empty() ? "-" : e.nick);
+    if (id == s.hello.client_id) line += " (you)";
+    draw_text(y, r.x, r.w, line, id == s.hello.client_id ? (a | A_BOLD) : a);
+    draw_text(y + 1, r.x + 3, r.w - 3, format_addr(e.addr), A_DIM);
+    y += 2;
+  }
+}
+
+std::string hint_text(const State& s) {
+  if (!s.notice.empty()) return s.notice;
+  switch (s.focus) {
+    case Focus::Menu: return "arrows + Enter or the underlined letter; Esc or Tab: back to typing";
+    case Focus::Clients: return "arrows pick who plain text goes to; Enter: type to them; Tab: next pane";
+    case Focus::Input: break;
+  }
+  if (s.phase == Phase::Disconnected) return "F2 or /connect to connect; F1 or /help for help; Tab: menu";
+  if (s.selected != 0) return "Enter sends to client " + std::to_string(s.selected) + "; /help; Tab: menu";
+  return "/send ID TEXT, or pick a client (Tab Tab) and type; PgUp/PgDn scroll";
+}
+
+void paint_bottom(const State& s) {
+  const Layout& l = s.layout;
+  const attr_t hint_attr = s.notice_is_error && !s.notice.empty() ? kind_attr(LineKind::Error) : A_DIM;
+  draw_text(l.hint_row, 1, l.cols - 1, hint_text(s), hint_attr);
+  const std::string label = input_label(s);
+  const int label_w = draw_text(l.input_row, 0, l.cols / 2, label, A_BOLD);
+  const LineEditor& ed = s.prompt.active ? s.prompt_input : s.input;
+  const int field = l.cols - label_w - 1;
+  const LineEditor::View v = ed.view(field);
+  draw_text(l.input_row, label_w, field, v.text, A_NORMAL);
+  if (v.more_right) draw_text(l.input_row, l.cols - 1, 1, ">", A_REVERSE);
+  const bool typing = s.focus == Focus::Input;
+  curs_set(typing ? 1 : 0);
+  if (typing) move(l.input_row, label_w + v.cursor_col);
+}
+
+void paint_too_small(const State& s) {
+  const std::string msg = "terminal too small: need " + std::to_string(kMinCols) + "x" +
+                          std::to_string(kMinRows) + ", have " + std::to_string(s.layout.cols) + "x" +
+                          std::to_string(s.layout.rows);
+  curs_set(0);
+  draw_text(s.layout.rows / 2, 0, s.layout.cols, msg, A_BOLD);
+}
+
+}  // namespace
+
+Screen::Screen(bool color) {
+  g_screen = newterm(nullptr, stdout, stdin);
+  if (g_screen == nullptr) throw std::runtime_error("cannot initialise the terminal (is TERM set?)");
+  g_active = true;
+  cbreak();
+  noecho();
+  nonl();
+  keypad(stdscr, TRUE);
+  nodelay(stdscr, TRUE);
+  set_escdelay(25);
+  define_key("\033[200~", kKeyPasteBegin);
+  define_key("\033[201~", kKeyPasteEnd);
+  color_ = color && has_colors();
+  if (color_) {
+    start_color();
+    use_default_colors();
+    init_pair(kPairStatus, COLOR_WHITE, COLOR_BLUE);
+    init_pair(kPairError, COLOR_RED, -1);
+    init_pair(kPairIncoming, COLOR_GREEN, -1);
+    init_pair(kPairDelivered, COLOR_CYAN, -1);
+    init_pair(kPairEvent, COLOR_YELLOW, -1);
+    init_pair(kPairPending, COLOR_MAGENTA, -1);
+    init_pair(kPairTitle, COLOR_BLACK, COLOR_CYAN);
+  }
+  g_color = color_;
+  write_raw(kPasteOn);
+}
+
+Screen::~Screen() {
+  restore();
+  if (g_screen != nullptr) {
+    delscreen(g_screen);
+    g_screen = nullptr;
+  }
+}
+
+void Screen::restore() {
+  if (!g_active) return;
+  g_active = false;
+  endwin();
+  write_raw(kPasteOff);
+}
+
+void Screen::update_size() {
+  winsize ws{};
+  if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_row > 0 && ws.ws_col > 0) {
+    resize_term(ws.ws_row, ws.ws_col);
+  }
+  clearok(curscr, TRUE);
+}
+
+int Screen::rows() const { return LINES; }
+int Screen::cols() const { return COLS; }
+
+void Screen::force_full_redraw() { clearok(curscr, TRUE); }
+
+void Screen::bell() const { beep(); }
+
+bool Screen::read_key(Key& key) {
+  wint_t ch = 0;
+  const int r = wget_wch(stdscr, &ch);
+  if (r == ERR) return false;
+  key = Key{};
+  if (r == OK) {
+    switch (ch) {
+      case L'\r':
+      case L'\n': key.code = Key::Code::Enter; break;
+      case 127:
+      case 8: key.code = Key::Code::Backspace; break;
+      case L'\t': key.code = Key::Code::Tab; break;
+      case 27: key.code = Key::Code::Escape; break;
+      case 1: key.code = Key::Code::Home; break;      // Ctrl-A
+      case 5: key.code = Key::Code::End; break;       // Ctrl-E
+      case 2: key.code = Key::Code::Left; break;      // Ctrl-B
+      case 6: key.code = Key::Code::Right; break;     // Ctrl-F
+      case 4: key.code = Key::Code::Delete; break;    // Ctrl-D
+      case 21: key.code = Key::Code::KillLine; break;  // Ctrl-U
+      case 23: key.code = Key::Code::KillWord; break;  // Ctrl-W
+      case 12: key.code = Key::Code::Redraw; break;    // Ctrl-L
+      default:
+        if (ch >= 0x20 && ch != 0x7F) {
+          key.code = Key::Code::Char;
+          key.ch = static_cast<char32_t>(ch);
+        }
+    }
+    return true;
+  }
+  switch (ch) {
+    case KEY_ENTER: key.code = Key::Code::Enter; break;
+    case KEY_BACKSPACE: key.code = Key::Code::Backspace; break;
+    case KEY_DC: key.code = Key::Code::Delete; break;
+    case KEY_LEFT: key.code = Key::Code::Left; break;
+    case KEY_RIGHT: key.code = Key::Code::Right; break;
+    case KEY_UP: key.code = Key::Code::Up; break;
+    case KEY_DOWN: key.code = Key::Code::Down; break;
+    case KEY_HOME: key.code = Key::Code::Home; break;
+    case KEY_END: key.code = Key::Code::End; break;
+    case KEY_PPAGE: key.code = Key::Code::PageUp; break;
+    case KEY_NPAGE: key.code = Key::Code::PageDown; break;
+    case KEY_BTAB: key.code = Key::Code::BackTab; break;
+    case kKeyPasteBegin: key.code = Key::Code::PasteBegin; break;
+    case kKeyPasteEnd: key.code = Key::Code::PasteEnd; break;
+    default:
+      if (ch >= KEY_F(1) && ch <= KEY_F(12)) {
+        key.code = Key::Code::Function;
+        key.function = static_cast<int>(ch - KEY_F0);
+      }
+  }
+  return true;
+}
+
+void Screen::paint(const State& s) const {
+  erase();
+  if (s.layout.too_small) {
+    paint_too_small(s);
+    refresh();
+    return;
+  }
+  const Layout& l = s.layout;
+  paint_status(s);
+  paint_title(l, l.menu, " Menu", s.focus == Focus::Menu);
+  std::string messages = " Messages";
+  if (s.scroll > 0) messages += "  (" + std::to_string(s.scroll) + " newer below: PgDn)";
+  paint_title(l, l.messages, messages, false);
+  paint_title(l, l.clients, " Clients (" + std::to_string(s.clients.size()) + ")", s.focus == Focus::Clients);
+  mvvline(l.title_row, l.menu.w, ACS_VLINE, l.menu.h + 1);
+  mvvline(l.title_row, l.clients.x - 1, ACS_VLINE, l.clients.h + 1);
+  paint_menu(s);
+  paint_messages(s);
+  paint_clients(s);
+  paint_bottom(s);
+  refresh();
+}
+
+}  // namespace sc::tui
