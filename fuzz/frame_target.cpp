@@ -11,6 +11,7 @@
 //                bits 0-2  feeding: 0 whole, 1 byte by byte, 2 split at one
 //                          pseudo-random point, 3 small chunks; 4-7 the same
 //                          through write_space()/commit() (7 mixes in feed()).
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -63,30 +64,52 @@ class Rng {
 };
 
 // ---------------------------------------------------------------------------
-// Reference: what a decoder given the whole stream at once must report.
+// Reference: the stream cut into its items by reading it whole.
 
-struct Event {
+// One item of the stream: a frame, a frame above the maximum (TooLarge),
+// the header prefix that holds a fatal error, or the incomplete header at
+// the end (NeedMore; empty when the stream ends between frames).
+struct Segment {
   DecodeResult result;
   Header header;
-  std::size_t payload_at = 0;  // offset of a Frame's payload in the stream
+  std::uint64_t start;  // offset of its first byte
+  std::uint64_t end;    // offset past its last byte; may lie beyond the stream
+  std::uint64_t ready;  // how many stream bytes make the decoder report it
 };
 
-struct Expected {
-  std::vector<Event> events;  // ends at the first fatal error
-  std::size_t pending = 0;    // pending() after the last event, when not fatal
-};
+constexpr std::uint64_t kNever = ~std::uint64_t{0};
 
-std::uint32_t be32(const std::uint8_t* p) {
-  return std::uint32_t{p[0]} << 24 | std::uint32_t{p[1]} << 16 | std::uint32_t{p[2]} << 8 | p[3];
+bool is_fatal(DecodeResult r) {
+  return r == DecodeResult::BadMagic || r == DecodeResult::BadVersion ||
+         r == DecodeResult::BadKind;
 }
 
-// The fatal error, if any, shown by the first n (<= 4) bytes of a header.
-DecodeResult fatal_in(Role role, const std::uint8_t* p, std::size_t n) {
-  if ((n > 0 && p[0] != 'S') || (n > 1 && p[1] != 'C')) return DecodeResult::BadMagic;
-  if (n > 2 && p[2] != 1) return DecodeResult::BadVersion;
-  if (n < 4) return DecodeResult::NeedMore;
-  const bool kind_ok = role == Role::Server ? p[3] == 1 : p[3] == 2 || p[3] == 3;
-  return kind_ok ? DecodeResult::NeedMore : DecodeResult::BadKind;
+// The first wrong byte among the first n (<= 4) bytes of a header.
+struct Fault {
+  DecodeResult result = DecodeResult::NeedMore;
+  std::size_t at = 0;
+};
+
+Fault fault_in(Role role, const std::uint8_t* p, std::size_t n) {
+  static constexpr DecodeResult kErrorAt[4] = {DecodeResult::BadMagic, DecodeResult::BadMagic,
+                                               DecodeResult::BadVersion, DecodeResult::BadKind};
+  for (std::size_t i = 0; i < n; ++i) {
+    bool ok = false;
+    switch (i) {
+      case 0: ok = p[i] == 'S'; break;
+      case 1: ok = p[i] == 'C'; break;
+      case 2: ok = p[i] == 1; break;
+      default: ok = role == Role::Server ? p[i] == 1 : p[i] == 2 || p[i] == 3; break;
+    }
+    if (!ok) return {kErrorAt[i], i};
+  }
+  return {};
+}
+
+std::uint32_t be32(const std::uint8_t* p) {
+  std::uint32_t v = 0;
+  for (int i = 0; i < 4; ++i) v = v << 8 | p[i];
+  return v;
 }
 
 Header header_at(const std::uint8_t* p) {
@@ -95,54 +118,72 @@ Header header_at(const std::uint8_t* p) {
   h.kind = p[3];
   h.type = p[4];
   h.status = p[5];
-  h.reserved = static_cast<std::uint16_t>(p[6] << 8 | p[7]);
+  h.reserved = static_cast<std::uint16_t>(be32(p + 4) & 0xFFFF);
   h.id = be32(p + 8);
   h.length = be32(p + 12);
   return h;
 }
 
-Expected parse_whole(Role role, std::uint32_t max, ByteView in) {
-  Expected x;
-  std::size_t pos = 0;
-  for (;;) {
+std::vector<Segment> segment_stream(Role role, std::uint32_t max, ByteView in) {
+  std::vector<Segment> segs;
+  for (std::uint64_t pos = 0;;) {
     const std::size_t left = in.size() - pos;
-    const DecodeResult bad = fatal_in(role, in.data() + pos, left < 4 ? left : 4);
-    if (bad != DecodeResult::NeedMore) {
-      x.events.push_back({bad, {}, 0});
-      return x;
+    const Fault f = fault_in(role, in.data() + pos, left < 4 ? left : 4);
+    if (f.result != DecodeResult::NeedMore) {
+      segs.push_back({f.result, {}, pos, pos + kHeaderSize, pos + f.at + 1});
+      return segs;
     }
     if (left < kHeaderSize) {
-      x.pending = left;
-      return x;
+      segs.push_back({DecodeResult::NeedMore, {}, pos, pos + kHeaderSize, kNever});
+      return segs;
     }
     const Header h = header_at(in.data() + pos);
-    pos += kHeaderSize;
-    const std::size_t body = in.size() - pos;
+    const std::uint64_t end = pos + kHeaderSize + h.length;
     if (h.length > max) {
-      x.events.push_back({DecodeResult::TooLarge, h, 0});
-      if (body < h.length) {
-        x.pending = h.length - body;  // still to be skipped
-        return x;
-      }
-    } else if (body < h.length) {
-      x.pending = kHeaderSize + body;
-      return x;
+      segs.push_back({DecodeResult::TooLarge, h, pos, end, pos + kHeaderSize});
     } else {
-      x.events.push_back({DecodeResult::Frame, h, pos});
+      segs.push_back({DecodeResult::Frame, h, pos, end, end});
     }
-    pos += h.length;
+    if (end > in.size()) return segs;
+    pos = end;
   }
 }
+
+// What the decoder must have reported, and hold pending, once it has been
+// given the first k bytes of the stream.
+class Reference {
+ public:
+  Reference(Role role, std::uint32_t max, ByteView in) : segs_(segment_stream(role, max, in)) {}
+
+  const Segment& segment(std::size_t i) const { return segs_[i]; }
+
+  std::size_t events_by(std::uint64_t k) const {
+    const auto it = std::partition_point(segs_.begin(), segs_.end(), [k](const Segment& s) {
+      return s.result != DecodeResult::NeedMore && s.ready <= k;
+    });
+    return static_cast<std::size_t>(it - segs_.begin());
+  }
+
+  // Buffered bytes of the item k falls in, or what is left to skip of a
+  // TooLarge payload.
+  std::uint64_t pending_at(std::uint64_t k) const {
+    const auto it = std::partition_point(segs_.begin(), segs_.end(),
+                                         [k](const Segment& s) { return s.start <= k; });
+    const Segment& s = *(it - 1);  // the first segment starts at 0
+    if (k >= s.end) return 0;
+    const std::uint64_t off = k - s.start;
+    if (off < kHeaderSize || s.result != DecodeResult::TooLarge) return off;
+    return s.end - k;
+  }
+
+ private:
+  std::vector<Segment> segs_;
+};
 
 bool same_header(const Header& a, const Header& b) {
   return a.version == b.version && a.kind == b.kind && a.type == b.type &&
          a.status == b.status && a.reserved == b.reserved && a.id == b.id &&
          a.length == b.length;
-}
-
-bool is_fatal(DecodeResult r) {
-  return r == DecodeResult::BadMagic || r == DecodeResult::BadVersion ||
-         r == DecodeResult::BadKind;
 }
 
 // ---------------------------------------------------------------------------
@@ -153,25 +194,30 @@ class Run {
   Run(const Plan& plan, ByteView in, std::uint8_t control)
       : plan_(plan),
         in_(in),
-        want_(parse_whole(plan.role, plan.max_payload, in)),
+        want_(plan.role, plan.max_payload, in),
         rng_(control * 2654435761u ^ static_cast<std::uint32_t>(in.size())),
         dec_(plan.role, plan.max_payload) {}
 
+  // Feeds the stream cut by cut; after each cut the decoder must have
+  // reported exactly the items complete so far (errors as soon as the wrong
+  // byte arrived) and hold exactly the rest.
   void feed_all() {
-    for (std::size_t at = 0, n = 0; at < in_.size(); at += n) {
-      n = cut_size(in_.size() - at);
-      deliver(in_.subspan(at, n));
+    for (std::size_t n = 0; fed_ < in_.size(); fed_ += n) {
+      n = cut_size(in_.size() - fed_);
+      deliver(in_.subspan(fed_, n));
       drain();
+      check_progress(fed_ + n);
     }
     drain();  // also runs for an empty stream
-  }
-
-  void check_end() {
-    FUZZ_REQUIRE(seen_ == want_.events.size());
-    if (!fatal_) FUZZ_REQUIRE(dec_.pending() == want_.pending);
+    check_progress(in_.size());
   }
 
  private:
+  void check_progress(std::uint64_t k) {
+    FUZZ_REQUIRE(seen_ == want_.events_by(k));
+    if (!fatal_) FUZZ_REQUIRE(dec_.pending() == want_.pending_at(k));
+  }
+
   std::size_t cut_size(std::size_t left) {
     switch (plan_.cut) {
       case Cut::Whole: return left;
@@ -206,12 +252,12 @@ class Run {
       Frame f;
       const DecodeResult r = dec_.next(f);
       if (fatal_) {
-        FUZZ_REQUIRE(r == want_.events.back().result);  // fatal errors stick
+        FUZZ_REQUIRE(r == want_.segment(seen_ - 1).result);  // fatal errors stick
         return;
       }
       if (r == DecodeResult::NeedMore) break;
-      FUZZ_REQUIRE(seen_ < want_.events.size());
-      check_event(r, f, want_.events[seen_++]);
+      FUZZ_REQUIRE(seen_ < want_.events_by(in_.size()));
+      check_event(r, f, want_.segment(seen_++));
       if (is_fatal(r)) {
         fatal_ = true;
         return;
@@ -220,7 +266,7 @@ class Run {
     if (plan_.shrink) dec_.shrink_if_idle();
   }
 
-  void check_event(DecodeResult r, const Frame& f, const Event& want) {
+  void check_event(DecodeResult r, const Frame& f, const Segment& want) {
     FUZZ_REQUIRE(r == want.result);
     if (is_fatal(r)) {
       FUZZ_REQUIRE(f.payload.empty());
@@ -234,16 +280,17 @@ class Run {
     FUZZ_REQUIRE(f.payload.size() == f.header.length);
     FUZZ_REQUIRE(f.header.length <= plan_.max_payload);
     FUZZ_REQUIRE(f.payload.empty() ||
-                 std::memcmp(f.payload.data(), in_.data() + want.payload_at,
+                 std::memcmp(f.payload.data(), in_.data() + want.start + kHeaderSize,
                              f.payload.size()) == 0);
   }
 
   const Plan plan_;
   const ByteView in_;
-  const Expected want_;
+  const Reference want_;
   Rng rng_;
   FrameDecoder dec_;
-  std::size_t seen_ = 0;  // events checked so far
+  std::size_t fed_ = 0;
+  std::size_t seen_ = 0;  // results checked so far
   std::size_t cuts_ = 0;
   bool fatal_ = false;
 };
@@ -254,7 +301,6 @@ int frame(const std::uint8_t* data, std::size_t size) {
   if (size == 0) return 0;
   Run run(plan_from(data[0]), ByteView(data + 1, size - 1), data[0]);
   run.feed_all();
-  run.check_end();
   return 0;
 }
 
