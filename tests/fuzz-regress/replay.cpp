@@ -2,13 +2,15 @@
 // flags: every crash a fuzzer found stays fixed, and every seed of the
 // corpus keeps passing the targets' invariants.
 //
-//   fuzz-replay DIR...
+//   fuzz-replay [--all] DIR...
 // Each DIR holds one folder per target, named as in fuzz/targets.hpp
 // (tests/fuzz-regress/frame/..., fuzz/corpus/nick/...); every file in those
-// folders is one input.  A broken invariant traps, after the input's path
-// was printed.
+// folders is one input.  After --all, every target must have inputs in each
+// DIR (the seed corpus: scripts/fuzz runs the targets it has folders for).
+// A broken invariant traps, after the input's path was printed.
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -52,9 +54,11 @@ std::size_t replay_folder(const sc::fuzz::NamedTarget& t, const fs::path& dir) {
   return n;
 }
 
-// Replays every target folder under `root`; -1 on an unknown folder.
-long replay_root(const fs::path& root) {
+// Replays every target folder under `root`; -1 on an unknown folder, or on
+// a target without inputs when `all` targets must have some.
+long replay_root(const fs::path& root, bool all) {
   long n = 0;
+  std::size_t targets_seen = 0;
   for (const fs::path& dir : sorted_entries(root)) {
     if (!fs::is_directory(dir)) continue;
     const sc::fuzz::NamedTarget* t = find_target(dir.filename().string());
@@ -62,7 +66,14 @@ long replay_root(const fs::path& root) {
       std::fprintf(stderr, "fuzz-replay: %s names no fuzz target\n", dir.c_str());
       return -1;
     }
-    n += static_cast<long>(replay_folder(*t, dir));
+    const std::size_t inputs = replay_folder(*t, dir);
+    targets_seen += inputs > 0;
+    n += static_cast<long>(inputs);
+  }
+  if (all && targets_seen != std::size(sc::fuzz::kTargets)) {
+    std::fprintf(stderr, "fuzz-replay: %s has inputs for %zu of %zu targets\n", root.c_str(),
+                 targets_seen, std::size(sc::fuzz::kTargets));
+    return -1;
   }
   return n;
 }
@@ -71,8 +82,13 @@ long replay_root(const fs::path& root) {
 
 int main(int argc, char** argv) {
   long total = 0;
+  bool all = false;
   for (int i = 1; i < argc; ++i) {
-    const long n = replay_root(argv[i]);
+    if (std::strcmp(argv[i], "--all") == 0) {
+      all = true;
+      continue;
+    }
+    const long n = replay_root(argv[i], all);
     if (n < 0) return 1;
     std::printf("fuzz-replay: %ld inputs from %s\n", n, argv[i]);
     total += n;
