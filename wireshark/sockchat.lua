@@ -632,7 +632,8 @@ end
 -- One frame.
 
 -- "TIME request id=1", "SEND response NOT_DELIVERED id=5",
--- "MESSAGE indication id=1001", "ERROR indication BAD_FRAME".
+-- "MESSAGE indication id=1001", "ERROR indication BAD_FRAME" (PRESENCE
+-- adds presence_summary()).
 local function summary(kind, type_, status, id)
   local tname = TYPE_NAMES[type_] or string.format("type %d", type_)
   local kname = (KIND_NAMES[kind] or string.format("kind %d", kind)):lower()
@@ -642,6 +643,14 @@ local function summary(kind, type_, status, id)
   end
   if kind ~= KIND.INDICATION or id ~= 0 then s = s .. " id=" .. id end
   return s
+end
+
+-- " JOINED client=7" for a PRESENCE indication long enough to say it.
+local function presence_summary(tvb)
+  if tvb:len() < HEADER_SIZE + 6 then return "" end
+  local event = tvb(HEADER_SIZE, 1):uint()
+  return string.format(" %s client=%d", EVENT_NAMES[event] or tostring(event),
+                       tvb(HEADER_SIZE + 2, 4):uint())
 end
 
 -- Several frames can end in one packet: the first sets the Info column,
@@ -692,6 +701,7 @@ end
 local function dissect_frame(tvb, pinfo, tree)
   local kind, type_, status, id = tvb(3, 1):uint(), tvb(4, 1):uint(), tvb(5, 1):uint(), tvb(8, 4):uint()
   local text = summary(kind, type_, status, id)
+  if kind == KIND.INDICATION and type_ == TYPE.PRESENCE then text = text .. presence_summary(tvb) end
   add_info(pinfo, text)
   local t = tree:add(sockchat, tvb(), "sockchat, " .. text)
   local kind_item, status_item = add_header(t, tvb)

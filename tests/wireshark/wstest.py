@@ -413,11 +413,18 @@ HEALTH_FIELDS = ["_ws.lua.error", "_ws.malformed", "_ws.expert.severity", "_ws.e
 SEVERITY_ERROR = "8388608"  # PI_ERROR
 
 
-def check_health(rows, stderr, what):
-    """A well-formed capture: no Lua error, nothing malformed, no expert
-    info of severity Error, nothing on stderr."""
+def check_health(rows, stderr, what, broken=frozenset()):
+    """No Lua error and nothing on stderr; nothing malformed and no expert
+    info of severity Error either, except in the packets numbered in
+    `broken` (which must be flagged malformed)."""
     for number, row in enumerate(rows, start=1):
-        if row["_ws.lua.error"] or row["_ws.malformed"]:
+        if row["_ws.lua.error"]:
+            fail(f"{what}: packet {number}: Lua error: {row['_ws.lua.error']!r}")
+        if number in broken:
+            if not row["_ws.malformed"]:
+                fail(f"{what}: packet {number}: broken bytes not flagged malformed")
+            continue
+        if row["_ws.malformed"]:
             fail(f"{what}: packet {number}: Lua error or malformed: {row}")
         if SEVERITY_ERROR in row["_ws.expert.severity"].split(AGG):
             fail(f"{what}: packet {number}: expert error: {row['_ws.expert.message']!r}")
