@@ -274,6 +274,18 @@ end
 -- ---------------------------------------------------------------------------
 -- Formatting.
 
+local function hex_escape(c)
+  return string.format("\\x%02x", c:byte())
+end
+
+-- Peer bytes made safe for a label that tshark prints to a terminal: C0,
+-- DEL and C1 controls escaped; all non-ASCII escaped when not UTF-8.
+local function printable(s)
+  if not utf8_code_points(s) then return (s:gsub("[^\32-\126]", hex_escape)) end
+  s = s:gsub("[%z\1-\31\127]", hex_escape)
+  return (s:gsub("\194([\128-\159])", function(c) return string.format("\\u%04x", c:byte()) end))
+end
+
 local function format_ip6(range)
   local groups = {}
   for k = 0, 7 do groups[k + 1] = range(k * 2, 2):uint() end
@@ -297,10 +309,13 @@ local function format_ip6(range)
 end
 
 -- Microseconds since the epoch (an i64 range) as an NSTime.
+-- Int64 arithmetic keeps every microsecond (a double would not beyond
+-- 2^53); its / and % truncate toward zero like C's.
 local function nstime_from_us(range)
-  local us = range:int64():tonumber()
-  local secs = math.floor(us / 1000000)
-  return NSTime(secs, (us - secs * 1000000) * 1000)
+  local us = range:int64()
+  local secs, rem = us / 1000000, us % 1000000
+  if rem < Int64(0) then secs, rem = secs - 1, rem + 1000000 end
+  return NSTime(secs:tonumber(), rem:tonumber() * 1000)
 end
 
 local function format_utc_offset(seconds)
@@ -385,10 +400,8 @@ end
 
 -- text: the rest of the payload.
 function Reader:add_text(tree, field)
-  local n = self:left()
-  local r = n > 0 and self:take(n, "text") or nil
-  local anchor = self.tvb(self.off - n, n > 0 and n or 0)
-  return add_utf8(tree, field, r, anchor)
+  if self:left() == 0 then return add_utf8(tree, field, nil, self.tvb(self.off, 0)) end
+  return add_utf8(tree, field, self:take(self:left(), "text"))
 end
 
 -- Flags bytes after the payload a type defines.
@@ -432,10 +445,12 @@ function Reader:add_entry(tree)
   local _, id = self:add_uint(item, F.entry_id, 4, "client id")
   local addr = self:add_addr(item, ENTRY_ADDR_FIELDS)
   self:add_time(item, F.entry_connected_at, "connected-at")
-  local _, nick = self:add_str8(item, F.entry_nick, "nick")
+  local nick_item, nick = self:add_str8(item, F.entry_nick, "nick")
+  local why = nick_item and nick ~= "" and nick_problem(nick)
+  if why then nick_item:add_proto_expert_info(E.bad_nick, "Bad nick: " .. why) end
   if self.off > start then item:set_len(self.off - start) end
   item:set_text(string.format("Client %s, %s, nick \"%s\"", tostring(id or "?"),
-                              addr or "?", nick or ""))
+                              addr or "?", printable(nick or "")))
 end
 
 -- ---------------------------------------------------------------------------

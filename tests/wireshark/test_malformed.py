@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Malformed frames are flagged with expert info, never a Lua error.
+"""Malformed frames are flagged with expert info, never a Lua error; odd
+but well-formed values are shown right and not flagged.
 
 Each case is one TCP connection carrying one crafted segment (some cases
 put a valid frame beside the broken one, to show that framing goes on or
@@ -12,6 +13,7 @@ usage: test_malformed.py LUA TSHARK TEXT2PCAP MERGECAP
 import datetime
 import os
 import struct
+import subprocess
 import sys
 import tempfile
 
@@ -61,6 +63,12 @@ CASES = [
     ("nick with whitespace", True, frame(1, W.NICK, b"bad nick"), {"bad_nick"},
      {"sockchat.nick": "bad nick"}),
     ("nick too long", True, frame(1, W.NICK, b"n" * 33), {"bad_nick"}, {}),
+    ("terminal escape in an entry nick", False,
+     frame(2, W.LIST, struct.pack(">I", 1) + entry(nick=b"\x1b[2J\xc2\x9bx")), {"bad_nick"},
+     {"sockchat.entry.id": "2"}),
+    ("invalid UTF-8 in an entry nick", False,
+     frame(2, W.LIST, struct.pack(">I", 1) + entry(nick=b"\xff\x07")), {"bad_nick", "bad_utf8"},
+     {"sockchat.entry.id": "2"}),
     ("bad address family", False, frame(3, W.PRESENCE, b"\x01\x00" + entry(family=5), ident=0),
      {"bad_addr"}, {"sockchat.entry.id": "2"}),
     ("bad kind", False, frame(9, W.TIME), {"bad_kind"}, {"sockchat.kind": "9"}),
@@ -72,9 +80,30 @@ CASES = [
     ("short ACK", True, frame(1, W.ACK, b"\x00\x01"), {"short_payload"}, {}),
     ("failed request", False, frame(2, W.ACK, b"no such message", status=12),
      {"error_response"}, {"sockchat.error_text": "no such message"}),
+    # Well-formed extremes: the full i64 range of times, to the microsecond.
+    ("latest time", False, frame(2, W.TIME, struct.pack(">qi", 2**63 - 1, -2**31) + b"\0"),
+     set(), {"sockchat.time.us": "Jan 10, 294247 04:00:54.775807000 UTC"}),
+    ("time before the epoch", False, frame(2, W.TIME, struct.pack(">qi", -1, 19800) + b"\0"),
+     set(), {"sockchat.time.us": "Dec 31, 1969 23:59:59.999999000 UTC"}),
     ("ERROR indication", False, frame(3, W.ERROR, b"bad magic", status=9, ident=0),
      {"error_indication"}, {"sockchat.error_text": "bad magic"}),
 ]
+
+
+def check_tree_printable(tools, lua, pcap):
+    """The packet tree as tshark prints it to a terminal holds no raw
+    control character from the peer (nicks with escape sequences above)."""
+    r = subprocess.run([tools["tshark"], "-n", "-2", "-X", f"lua_script:{lua}", "-r", pcap,
+                        "-O", "sockchat"], capture_output=True, timeout=W.TSHARK_TIMEOUT, check=True)
+    try:
+        out = r.stdout.decode("utf-8")
+    except UnicodeDecodeError as e:
+        W.fail(f"tshark -O sockchat prints bytes that are not UTF-8: {e}")
+    bad = sorted({c for c in out if (ord(c) < 0x20 and c not in "\t\n") or 0x7F <= ord(c) <= 0x9F})
+    if bad:
+        W.fail(f"tshark -O sockchat prints raw control characters {bad!r}")
+    if "nick \"\\x1b[2J\\u009bx\"" not in out:
+        W.fail("the entry label does not show the escaped nick")
 
 
 def main():
@@ -87,12 +116,14 @@ def main():
               + ["sockchat.kind", "sockchat.type", "sockchat.id", "sockchat.length",
                  "sockchat.list.count", "sockchat.entry.id", "sockchat.hello.client_id",
                  "sockchat.send.target", "sockchat.nick", "sockchat.payload",
-                 "sockchat.presence.reason", "sockchat.error_text", "_ws.lua.error",
+                 "sockchat.presence.reason", "sockchat.error_text", "sockchat.time.us",
+                 "_ws.lua.error",
                  "_ws.col.Info"])
     with tempfile.TemporaryDirectory(prefix="sockchat-ws-") as workdir:
         pcap = os.path.join(workdir, "malformed.pcap")
         W.write_capture(packets, pcap, workdir, tools, ports)
         rows, stderr = W.run_tshark(tools, lua, pcap, fields)
+        check_tree_printable(tools, lua, pcap)
     if len(rows) != len(CASES):
         W.fail(f"tshark shows {len(rows)} packets, expected {len(CASES)}")
     errors = []
