@@ -238,6 +238,8 @@ unsigned App::refuse_disabled(MenuItem item) {
     why = "already connected to " + s_.server + "; disconnect first (F3 or /disconnect)";
   } else if (s_.phase == Phase::Disconnected) {
     why = std::string(menu_item_label(item)) + " needs a connection: connect first (F2 or /connect)";
+  } else if (s_.phase == Phase::Closing) {
+    why = std::string(menu_item_label(item)) + " is not available while disconnecting";
   } else {
     why = std::string(menu_item_label(item)) + " is not available until the server has greeted us";
   }
@@ -413,8 +415,10 @@ unsigned App::key_global(const Key& key, bool& handled) {
       return kNothing;
     case Key::Code::Tab:
     case Key::Code::BackTab: {
+      s_.notice.clear();  // it was about the pane we are leaving
       if (s_.prompt.active && s_.prompt.action == MenuItem::Send && s_.prompt.step == 0) {
         s_.focus = s_.focus == Focus::Clients ? Focus::Input : Focus::Clients;
+        if (s_.focus == Focus::Clients) note("arrows pick who plain text goes to; Enter takes it, Tab goes back");
         return kEverything;
       }
       const int dir = key.code == Key::Code::Tab ? 1 : 2;
@@ -645,7 +649,7 @@ unsigned App::handle(Incoming& in) {
   }
   last_received_ = Clock::now();
   const ByteView p = view(in.payload);
-  if (in.header.kind == static_cast<std::uint8_t>(Kind::Response)) return handle_response(in.header, p);
+  if (in.header.kind == static_cast<std::uint8_t>(Kind::Response)) return handle_response(in);
   return handle_indication(in.header, p);
 }
 
@@ -739,7 +743,9 @@ std::string App::error_text(const Header& h, ByteView p) const {
   return text;
 }
 
-unsigned App::handle_response(const Header& h, ByteView p) {
+unsigned App::handle_response(const Incoming& in) {
+  const Header& h = in.header;
+  const ByteView p = view(in.payload);
   auto it = pending_.find(h.id);
   if (it == pending_.end() || static_cast<std::uint8_t>(it->second.type) != h.type) {
     return add_line(LineKind::Error, std::string("ignored a response to no request of ours (") +
@@ -749,7 +755,7 @@ unsigned App::handle_response(const Header& h, ByteView p) {
   pending_.erase(it);
   const bool ok = h.status == static_cast<std::uint8_t>(Status::Ok);
   switch (pd.type) {
-    case Type::Time: return on_time(pd, h, p);
+    case Type::Time: return on_time(pd, in);
     case Type::List: return on_list(pd, h, p);
     case Type::Send: return on_send_result(pd, h, p);
     case Type::Nick: return on_nick_result(pd, h, p);
@@ -770,13 +776,15 @@ unsigned App::handle_response(const Header& h, ByteView p) {
                                        " (" + error_text(h, p) + ")");
 }
 
-unsigned App::on_time(const Pending& pd, const Header& h, ByteView p) {
+unsigned App::on_time(const Pending& pd, const Incoming& in) {
+  const Header& h = in.header;
+  const ByteView p = view(in.payload);
   TimeReply t;
   const bool ok = h.status == static_cast<std::uint8_t>(Status::Ok) && decode_time_reply(p, t) == Status::Ok;
   if (pd.in_batch && batch_.active) {
     if (ok) {
       ++batch_.answered;
-      batch_.rtts_ms.push_back(ms_between(pd.sent, Clock::now()));
+      batch_.rtts_ms.push_back(ms_between(pd.sent, in.received));
     } else {
       ++batch_.failed;
     }

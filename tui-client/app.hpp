@@ -192,12 +192,12 @@ class App {
   bool request(Type type, const Bytes& payload, Pending p);
   bool send_bytes(const Bytes& frame);
   unsigned handle(Incoming& in);
-  unsigned handle_response(const Header& h, ByteView p);
+  unsigned handle_response(const Incoming& in);
   unsigned handle_indication(const Header& h, ByteView p);
   unsigned on_hello(ByteView p);
   unsigned on_message(const Header& h, ByteView p);
   unsigned on_presence(ByteView p);
-  unsigned on_time(const Pending& pd, const Header& h, ByteView p);
+  unsigned on_time(const Pending& pd, const Incoming& in);
   unsigned on_list(const Pending& pd, const Header& h, ByteView p);
   unsigned on_send_result(const Pending& pd, const Header& h, ByteView p);
   unsigned on_nick_result(const Pending& pd, const Header& h, ByteView p);

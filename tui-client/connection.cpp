@@ -116,9 +116,11 @@ void Connection::receive_loop() {
     decoder.commit(r.bytes);
     Frame f;
     DecodeResult res;
+    const auto now = std::chrono::steady_clock::now();
     while ((res = decoder.next(f)) == DecodeResult::Frame) {
       Incoming in;
       in.header = f.header;
+      in.received = now;
       in.payload.assign(f.payload.begin(), f.payload.end());
       if (!push(std::move(in))) return;
     }

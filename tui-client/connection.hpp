@@ -15,6 +15,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -33,6 +34,7 @@ struct Incoming {
   Header header;
   Bytes payload;
   std::string why;  // Closed: "the server closed the connection", ...
+  std::chrono::steady_clock::time_point received;  // when the receiver decoded it
 };
 
 class Connection {

@@ -27,6 +27,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <deque>
 #include <stdexcept>
 
 #include "loops.hpp"
@@ -86,12 +87,22 @@ int run_plain(App& app, const StartTarget& target, int signal_fd) {
     if (app.state().phase == Phase::Disconnected) return 1;
   }
   std::string partial;
+  std::deque<std::string> queued;  // lines read but not yet run
   bool stdin_open = true;
   Clock::time_point eof_at{};
   while (!app.quit_done()) {
+    // Commands wait while a connection is being set up or torn down, so
+    // "/connect" followed by "/time" works in a script.
+    while (!queued.empty() && !app.quit_done() &&
+           (app.state().phase == Phase::Connected || app.state().phase == Phase::Disconnected)) {
+      app.on_line(queued.front());
+      queued.pop_front();
+      out.flush(app.state());
+    }
+    if (app.quit_done()) break;
     const auto now = Clock::now();
     int timeout = app.poll_timeout_ms(now);
-    if (!stdin_open) {
+    if (!stdin_open && queued.empty()) {
       // Waiting for the last answers: wake up for the drain deadline too.
       const auto wait = std::max<std::chrono::steady_clock::duration>(
           kMinDrainWait, std::chrono::seconds(app.state().hello.delivery_timeout_s + 2));
@@ -104,8 +115,9 @@ int run_plain(App& app, const StartTarget& target, int signal_fd) {
         timeout = timeout < 0 ? static_cast<int>(left) : std::min<int>(timeout, static_cast<int>(left));
       }
     }
+    const bool want_input = stdin_open && queued.empty();
     pollfd fds[3] = {{signal_fd, POLLIN, 0},
-                     {stdin_open ? STDIN_FILENO : -1, POLLIN, 0},
+                     {want_input ? STDIN_FILENO : -1, POLLIN, 0},
                      {app.wake_fd(), POLLIN, 0}};
     if (poll(fds, 3, timeout) < 0 && errno != EINTR) throw std::runtime_error("poll failed");
     bool resized = false;
@@ -118,10 +130,7 @@ int run_plain(App& app, const StartTarget& target, int signal_fd) {
       std::vector<std::string> lines;
       stdin_open = read_lines(partial, lines);
       if (!stdin_open) eof_at = Clock::now();
-      for (const std::string& l : lines) {
-        app.on_line(l);
-        out.flush(app.state());  // answers to earlier lines stay in order
-      }
+      for (std::string& l : lines) queued.push_back(std::move(l));
     }
     if (fds[2].revents & POLLIN) app.on_connection_ready();
     app.on_tick(Clock::now());

@@ -1,0 +1,258 @@
+#!/usr/bin/env python3
+"""End to end in a real terminal: sockchatd and two sockchat clients in a
+private, detached tmux server (160x40: wide enough that no checked line
+wraps in the messages pane), driven with send-keys and read with
+capture-pane, the way a person would use them.
+
+Usage: e2e_tmux.py SOCKCHATD SOCKCHAT
+Exit 77 (skipped) when tmux is not installed.  Every exit path kills the
+tmux server and sockchatd."""
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from scserver import Server  # noqa: E402
+
+SOCKCHATD, SOCKCHAT = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
+SOCKET = "sockchat-e2e-%d-%d" % (os.getpid(), int(time.time() * 1000) % 100000)
+PROMPT = "E2E-PROMPT$ "
+WAIT = 10.0  # seconds per expectation: generous, CI machines are slow
+ENV = dict(os.environ, LC_ALL="C.UTF-8", LANG="C.UTF-8")
+ENV.pop("TMUX", None)
+ENV.pop("NO_COLOR", None)
+
+
+class Failure(Exception):
+    pass
+
+
+def tmux(*args, check=True):
+    p = subprocess.run(["tmux", "-L", SOCKET, "-f", "/dev/null", *args], capture_output=True,
+                       env=ENV, timeout=20)
+    if check and p.returncode != 0:
+        raise Failure("tmux %s: %s" % (" ".join(args), p.stderr.decode(errors="replace")))
+    return p.stdout.decode("utf-8", "replace")
+
+
+def capture(pane, escapes=False):
+    return tmux("capture-pane", "-p", "-t", pane, *(["-e"] if escapes else []))
+
+
+def wait_for(pane, pattern, what, timeout=WAIT, escapes=False):
+    """Polls the pane until the regex matches; returns the match."""
+    deadline = time.monotonic() + timeout
+    text = ""
+    while time.monotonic() < deadline:
+        text = capture(pane, escapes)
+        m = re.search(pattern, text, re.M)
+        if m:
+            print("ok   " + what)
+            return m
+        time.sleep(0.1)
+    raise Failure("%s: /%s/ not seen in pane %s within %.0f s; the pane:\n%s"
+                  % (what, pattern, pane, timeout, text))
+
+
+def wait_gone(pane, pattern, what, timeout=WAIT):
+    deadline = time.monotonic() + timeout
+    text = ""
+    while time.monotonic() < deadline:
+        text = capture(pane)
+        if not re.search(pattern, text, re.M):
+            print("ok   " + what)
+            return
+        time.sleep(0.1)
+    raise Failure("%s: /%s/ still in pane %s; the pane:\n%s" % (what, pattern, pane, text))
+
+
+def keys(pane, *k):
+    tmux("send-keys", "-t", pane, *k)
+
+
+def typed(pane, text):
+    tmux("send-keys", "-t", pane, "-l", text)
+
+
+def start_panes():
+    shell = "env PS1='%s' sh" % PROMPT
+    tmux("new-session", "-d", "-s", "e2e", "-x", "160", "-y", "40", "-e", "LC_ALL=C.UTF-8", shell)
+    tmux("set-option", "-g", "remain-on-exit", "on")
+    tmux("new-window", "-d", "-t", "e2e:1", "-e", "LC_ALL=C.UTF-8", shell)
+    for pane in ("e2e:0", "e2e:1"):
+        wait_for(pane, re.escape(PROMPT.strip()), "shell prompt in " + pane)
+
+
+def launch(pane, nick):
+    # Through a shell, so that after quitting its prompt shows the terminal
+    # is usable again, with the exit status printed.
+    typed(pane, "%s --nick %s --no-bell; echo EXIT=$?" % (SOCKCHAT, nick))
+    keys(pane, "Enter")
+    wait_for(pane, r"F10 quit", nick + " client started")
+
+
+def connect_via_menu(pane, port, use_letter):
+    if use_letter:
+        keys(pane, "Tab")  # input -> menu pane
+        wait_for(pane, r"arrows \+ Enter or the underlined letter", "menu pane focused")
+        keys(pane, "c")
+    else:
+        keys(pane, "F2")
+    wait_for(pane, r"^Host: 127\.0\.0\.1", "host prompt with its default")
+    keys(pane, "Enter")
+    wait_for(pane, r"^Port: 2555", "port prompt with its default")
+    keys(pane, "C-u")
+    typed(pane, str(port))
+    keys(pane, "Enter")
+    m = wait_for(pane, r"connected to 127\.0\.0\.1:%d as client (\d+) \(server tui-test-server\)" % port,
+                 "connected through the menu")
+    return int(m.group(1))
+
+
+def scenario(server):
+    start_panes()
+    a, b = "e2e:0", "e2e:1"
+    launch(a, "alice")
+    launch(b, "bob")
+    wait_for(a, r"^ Menu .*Messages.*Clients", "panes laid out")
+    wait_for(a, r"disconnected", "status line says disconnected")
+    id_a = connect_via_menu(a, server.port, use_letter=False)
+    id_b = connect_via_menu(b, server.port, use_letter=True)
+    keys(b, "Escape")
+
+    # Get time, get name, list clients: menu hotkeys.
+    keys(a, "F4")
+    wait_for(a, r"time \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} \S+ \(UTC[+-]\d\d:\d\d(:\d\d)?\)",
+             "get time: local time with zone and offset")
+    keys(a, "F5")
+    wait_for(a, r"name tui-test-server", "get server name")
+    keys(a, "F6")
+    wait_for(a, r"client %d alice 127\.0\.0\.1:\d+ \(you\)" % id_a, "list shows alice (marked)")
+    wait_for(a, r"client %d bob 127\.0\.0\.1:\d+" % id_b, "list shows bob")
+    wait_for(a, r"Clients \(2\)", "clients pane shows both")
+
+    # Send through the menu: target picked in the clients pane.
+    keys(a, "F7")
+    wait_for(a, r"^To \(client id\):", "send prompt asks for the target")
+    keys(a, "C-u", "Tab")
+    wait_for(a, r"arrows pick who plain text goes to", "clients pane focused to pick")
+    for _ in range(3):
+        keys(a, "Down")
+    keys(a, "Enter")
+    wait_for(a, r"^Message:", "message prompt")
+    typed(a, "hello bob, 你好 from the menu")
+    keys(a, "Enter")
+    wait_for(b, r"message from %d \(alice\) 127\.0\.0\.1:\d+: hello bob, 你好 from the menu" % id_a,
+             "message shown on the receiver")
+    wait_for(a, r"delivered \d+ to %d" % id_b, "'delivered' on the sender")
+
+    # And as a slash command.
+    typed(b, "/send %d hi alice" % id_a)
+    keys(b, "Enter")
+    wait_for(a, r"message from %d \(bob\) 127\.0\.0\.1:\d+: hi alice" % id_b, "/send reaches alice")
+    wait_for(b, r"delivered \d+ to %d" % id_a, "/send delivered")
+
+    typed(a, "/time 100")
+    keys(a, "Enter")
+    wait_for(a, r"100/100 responses in [\d.]+ ms \(rtt min/median/max", "/time 100 shows 100/100")
+
+    # A peer sends escape sequences: they must show as ^[ and do nothing.
+    evil = "\x1b[31mEVIL\x1b[0m\x1b]2;pwned\x07 tail"
+    p = subprocess.run([SOCKCHAT, "--plain", "--nick", "mallory", "127.0.0.1", str(server.port)],
+                       input=("/send %d %s\n" % (id_b, evil)).encode(), capture_output=True,
+                       env=ENV, timeout=30)
+    if p.returncode != 0 or b"delivered" not in p.stdout:
+        raise Failure("mallory's message was not delivered:\n" + p.stdout.decode(errors="replace"))
+    m = wait_for(b, r"^.*\(mallory\).*$", "escape-laden message shown")
+    line = m.group(0)
+    if "^[[31mEVIL^[[0m^[]2;pwned^G tail" not in line:
+        raise Failure("escape sequences not shown as caret notation: " + line)
+    colored = [l for l in capture(b, escapes=True).splitlines() if "EVIL" in l]
+    if not colored or "\x1b[31m" in colored[0] or "\x1b[41m" in colored[0]:
+        raise Failure("the message changed colours: %r" % colored)
+    if not re.search(r"\x1b\[[0-9;]*7[0-9;]*m[^\x1b]*\^\[", colored[0]):
+        raise Failure("caret notation is not highlighted (reverse video): %r" % colored[0])
+    print("ok   escape sequences inert: shown as reverse-video ^[, no colour change")
+    title = tmux("display-message", "-p", "-t", b, "#{pane_title}")
+    if "pwned" in title:
+        raise Failure("the peer retitled the pane: " + title)
+
+    # Resize: smaller, too small, and back.
+    tmux("resize-window", "-t", b, "-x", "80", "-y", "24")
+    wait_for(b, r"^ sockchat .{40,}F10 quit\s*$", "relayout at 80 columns")
+    rows = capture(b).splitlines()
+    if not any("Clients (" in r for r in rows[:3]) or len(rows) > 24:
+        raise Failure("panes not laid out for 80x24:\n" + "\n".join(rows))
+    tmux("resize-window", "-t", b, "-x", "50", "-y", "10")
+    wait_for(b, r"terminal too small", "'terminal too small' below the minimum")
+    tmux("resize-window", "-t", b, "-x", "160", "-y", "40")
+    wait_gone(b, r"terminal too small", "back to the full layout")
+    wait_for(b, r"Clients \(\d+\)", "clients pane back after resize")
+
+    # Disconnect (menu hotkey), then quit: the terminal must come back.
+    keys(a, "F3")
+    wait_for(a, r"^ sockchat  disconnected", "disconnected (status line)")
+    wait_for(b, r"left %d alice \(said goodbye\)" % id_a, "the other client sees alice leave")
+    wait_for(b, r"Clients \(1\)", "clients pane updated live")
+    keys(a, "F4")
+    wait_for(a, r"Get time needs a connection", "disabled item says why")
+    keys(a, "F10")
+    wait_for(a, r"EXIT=0", "quit exits 0")
+    wait_for(a, re.escape(PROMPT.strip()) + r"$", "shell prompt back after quit")
+    typed(b, "/quit")
+    keys(b, "Enter")
+    wait_for(b, r"EXIT=0", "/quit exits 0")
+    for pane in (a, b):
+        if tmux("display-message", "-p", "-t", pane, "#{alternate_on}").strip() != "0":
+            raise Failure("alternate screen still on in " + pane)
+        if "F10 quit" in capture(pane):
+            raise Failure("the UI is still on screen in " + pane)
+    print("ok   terminal restored (alternate screen left)")
+
+    # SIGTERM while connected: the terminal is restored too.
+    launch(a, "carol")
+    keys(a, "F2", "Enter", "C-u")
+    typed(a, str(server.port))
+    keys(a, "Enter")
+    wait_for(a, r"connected to 127\.0\.0\.1", "carol connected")
+    shell_pid = tmux("display-message", "-p", "-t", a, "#{pane_pid}").strip()
+    child = subprocess.run(["pgrep", "-P", shell_pid], capture_output=True, text=True).stdout.split()
+    if len(child) != 1:
+        raise Failure("could not find the client under the pane's shell: %r" % child)
+    os.kill(int(child[0]), signal.SIGTERM)
+    wait_for(a, r"EXIT=143", "SIGTERM exits 143")
+    if tmux("display-message", "-p", "-t", a, "#{alternate_on}").strip() != "0":
+        raise Failure("alternate screen still on after SIGTERM")
+    print("ok   terminal restored after SIGTERM")
+
+
+def main():
+    if shutil.which("tmux") is None:
+        print("SKIP: tmux is not installed (scripts/test installs it)")
+        return 77
+    server = None
+    # meson's timeout sends SIGTERM: turn it into an exception so that the
+    # finally clause still cleans up.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(Failure("terminated")))
+    try:
+        server = Server(SOCKCHATD)
+        scenario(server)
+        print("0 failed")
+        return 0
+    except Failure as e:
+        print("FAIL " + str(e))
+        if server is not None:
+            print("---- sockchatd log:\n" + server.read_log())
+        return 1
+    finally:
+        tmux("kill-server", check=False)
+        if server is not None:
+            server.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,182 @@
+#!/usr/bin/env python3
+"""sockchat --plain through pipes: commands on stdin, one event per line on
+stdout, exit statuses.  Usage: plain_test.py SOCKCHATD SOCKCHAT"""
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from scserver import Server  # noqa: E402
+
+SOCKCHATD, SOCKCHAT = sys.argv[1], sys.argv[2]
+ENV = dict(os.environ, LC_ALL="C.UTF-8", USER="plainuser")
+failures = []
+
+
+def check(cond, what, output=""):
+    if cond:
+        print("ok   " + what)
+    else:
+        print("FAIL " + what + ("\n---- output:\n" + output if output else ""))
+        failures.append(what)
+
+
+def run(args, stdin_text="", timeout=30):
+    p = subprocess.run([SOCKCHAT, *args], input=stdin_text.encode(), capture_output=True,
+                       timeout=timeout, env=ENV)
+    return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+
+
+def free_port():
+    # A port nobody listens on: bind, read the number, close.
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def test_options():
+    rc, out, _ = run(["--version"])
+    check(rc == 0 and out.strip() == "sockchat 0.1.0", "--version")
+    rc, out, _ = run(["--help"])
+    check(rc == 0 and all(o in out for o in ["-n, --nick NAME", "--no-color", "--no-bell", "--plain",
+                                              "-h, --help", "-V, --version", "[HOST [PORT]]"]),
+          "--help lists every option", out)
+    rc, out, err = run(["--frobnicate"])
+    lines = err.strip().splitlines()
+    check(rc == 2 and len(lines) == 2 and lines[1] == "Try 'sockchat --help'." and out == "",
+          "bad option: one line, the hint, exit 2", err)
+    rc, _, err = run(["a", "1", "extra"])
+    check(rc == 2 and "Try 'sockchat --help'." in err, "too many arguments: exit 2", err)
+
+
+def test_connect_failure():
+    rc, out, _ = run(["--plain", "127.0.0.1", str(free_port())])
+    check(rc == 1 and "connect failed" in out, "connection refused with HOST given: exit 1", out)
+
+
+def test_one_client(server):
+    script = "\n".join([
+        "/time", "/name", "/list", "/nick plainy", "/send 999 nobody there",
+        "/time 100", "/bogus", "/time 0", "/send 1",
+    ]) + "\n"
+    rc, out, err = run(["--plain", "127.0.0.1", str(server.port)], script)
+    check(rc == 0, "exit 0 after EOF on stdin", out + err)
+    check(re.search(r"^connected to 127\.0\.0\.1:%d as client (\d+) \(server tui-test-server\)$"
+                    % server.port, out, re.M) is not None, "connected line", out)
+    check(re.search(r"^nick plainuser$", out, re.M) is not None, "nick defaults to $USER", out)
+    check(re.search(r"^time \d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} \S+ \(UTC[+-]\d\d:\d\d(:\d\d)?\)$",
+                    out, re.M) is not None, "time line with zone and offset", out)
+    check(re.search(r"^name tui-test-server$", out, re.M) is not None, "name line", out)
+    check(re.search(r"^clients 1$", out, re.M) is not None and
+          re.search(r"^client \d+ plainuser 127\.0\.0\.1:\d+ \(you\)$", out, re.M) is not None,
+          "list: count and own entry marked", out)
+    check(re.search(r"^nick plainy$", out, re.M) is not None, "/nick accepted", out)
+    check(re.search(r"^not delivered to 999: no such client \(", out, re.M) is not None,
+          "send to an unknown id: 'no such client'", out)
+    check(re.search(r"^100/100 responses in [\d.]+ ms \(rtt min/median/max [\d.]+/[\d.]+/[\d.]+ ms\)$",
+                    out, re.M) is not None, "/time 100 summary", out)
+    check(re.search(r"^error: unknown command /bogus", out, re.M) is not None, "unknown command", out)
+    check(re.search(r"^error: N must be a number from 1 to 10000$", out, re.M) is not None,
+          "/time 0 refused", out)
+    check(re.search(r"^error: usage: /send ID TEXT", out, re.M) is not None, "/send usage", out)
+    check(out.rstrip().endswith("disconnected"), "says goodbye at EOF", out)
+
+
+def test_two_clients(server):
+    # The receiver keeps its stdin open until the test is done with it.
+    rx = subprocess.Popen([SOCKCHAT, "--plain", "--nick", "rx", "127.0.0.1", str(server.port)],
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=ENV)
+    os.set_blocking(rx.stdout.fileno(), False)
+    got = b""
+    rx_id = None
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and rx_id is None:
+        time.sleep(0.05)
+        got += rx.stdout.read() or b""
+        m = re.search(rb"as client (\d+)", got)
+        rx_id = m and int(m.group(1))
+    check(rx_id is not None, "receiver connected", got.decode("utf-8", "replace"))
+    if rx_id is None:
+        rx.kill()
+        rx.wait()
+        return
+    evil = "\x1b[31mred\x1b[0m \x9b2J bell\x07 tab\t \u4f60\u597d"  # C0, C1 (U+009B), wide
+    script = "/send %d hello there\n/send %d %s\n/send %d %s\n" % (
+        rx_id, rx_id, evil, rx_id, "x" * 70000)
+    rc, out, err = run(["--plain", "--nick", "tx", "127.0.0.1", str(server.port)], script)
+    check(rc == 0, "sender exits 0", out + err)
+    delivered = re.findall(r"^delivered (\d+) to %d$" % rx_id, out, re.M)
+    check(len(delivered) == 2, "both messages delivered (the receiver ACKed)", out)
+    check(re.search(r"^error: message is 70000 bytes; the server accepts at most \d+", out, re.M)
+          is not None, "an oversized message is refused before sending", out)
+    os.set_blocking(rx.stdout.fileno(), True)
+    try:
+        rx_out, _ = rx.communicate(input=b"", timeout=15)
+    except subprocess.TimeoutExpired:
+        rx.kill()
+        rx_out, _ = rx.communicate()
+    text = (got + rx_out).decode("utf-8", "replace")
+    check(rx.returncode == 0, "receiver exits 0 at EOF", text)
+    check(re.search(r"^message from \d+ \(tx\) 127\.0\.0\.1:\d+: hello there$", text, re.M) is not None,
+          "message line with sender id, nick, address", text)
+    line = [l for l in text.splitlines() if "red" in l]
+    check(len(line) == 1 and line[0].endswith(
+        ": ^[[31mred^[[0m M-^[2J bell^G tab^I \u4f60\u597d"), "controls in caret notation", text)
+    raw = got + rx_out
+    check(b"\x1b" not in raw and b"\x07" not in raw and b"\xc2\x9b" not in raw,
+          "no raw control bytes on stdout")
+    check(re.search(r"^joined \d+ tx 127\.0\.0\.1:\d+$|^joined \d+ - 127\.0\.0\.1:\d+$", text, re.M)
+          is not None and re.search(r"^left \d+ tx \(said goodbye\)$", text, re.M) is not None,
+          "presence: joined and left", text)
+
+
+def test_commands_before_connect(server):
+    script = "/time\n/connect 127.0.0.1 %d\n/time\n/disconnect\n/name\n/quit\n/time\n" % server.port
+    rc, out, err = run(["--plain"], script)
+    lines = out.splitlines()
+    check(rc == 0, "no HOST: exit 0", out + err)
+    check(len(lines) > 0 and lines[0].startswith("error: Get time needs a connection"),
+          "a request while disconnected says why", out)
+    check(sum(1 for l in lines if l.startswith("time 2")) == 1, "/connect then /time in a script", out)
+    check(any(l.startswith("error: Get server name needs a connection") for l in lines),
+          "after /disconnect requests are refused again", out)
+    check(lines[-1] != "" and not any(l.startswith("time 2") for l in lines[lines.index("disconnected"):]),
+          "/quit stops reading commands", out)
+
+
+def test_sigterm(server):
+    p = subprocess.Popen([SOCKCHAT, "--plain", "127.0.0.1", str(server.port)], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, env=ENV)
+    time.sleep(0.5)
+    p.send_signal(signal.SIGTERM)
+    try:
+        p.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.communicate()
+    check(p.returncode == 128 + signal.SIGTERM, "SIGTERM ends --plain with status 143")
+
+
+def main():
+    test_options()
+    test_connect_failure()
+    server = Server(SOCKCHATD)
+    try:
+        test_one_client(server)
+        test_two_clients(server)
+        test_commands_before_connect(server)
+        test_sigterm(server)
+    finally:
+        server.stop()
+    print("%d failed" % len(failures))
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
