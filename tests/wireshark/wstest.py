@@ -320,8 +320,9 @@ def text2pcap_input(packets):
 
 
 def run(argv, **kw):
-    r = subprocess.run(argv, capture_output=True, text=True, timeout=TSHARK_TIMEOUT,
-                       check=False, **kw)
+    # tshark -T fields prints string fields raw: never fail on their bytes.
+    r = subprocess.run(argv, capture_output=True, text=True, errors="backslashreplace",
+                       timeout=TSHARK_TIMEOUT, check=False, **kw)
     if r.returncode != 0:
         fail(f"{' '.join(argv)} exited with {r.returncode}:\n{r.stdout}\n{r.stderr}")
     return r
