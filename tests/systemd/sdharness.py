@@ -191,14 +191,25 @@ def recv_exact(sock, n):
     return buf
 
 
+def read_header(sock):
+    """The next frame's (kind, type, status); its payload is left unread."""
+    kind, mtype, status, _length = read_header_and_length(sock)
+    return kind, mtype, status
+
+
+def read_header_and_length(sock):
+    header = recv_exact(sock, 16)
+    magic, version, kind, mtype, status, _res, _id, length = struct.unpack(
+        ">2sBBBBHII", header)
+    check(magic == b"SC" and version == 1, f"not a sockchat v1 header: {header.hex()}")
+    return kind, mtype, status, length
+
+
 def connect_and_read_hello(port, host="127.0.0.1", timeout=TIMEOUT):
     """Connects and returns (socket, client id) once HELLO arrived."""
     sock = socket.create_connection((host, port), timeout=timeout)
     try:
-        header = recv_exact(sock, 16)
-        magic, version, kind, mtype, _status, _res, _id, length = struct.unpack(
-            ">2sBBBBHII", header)
-        check(magic == b"SC" and version == 1, f"not a sockchat v1 header: {header.hex()}")
+        kind, mtype, _status, length = read_header_and_length(sock)
         check(kind == 3 and mtype == 64, f"first frame is not HELLO: kind {kind} type {mtype}")
         check(length >= 4, f"HELLO payload too short: {length}")
         payload = recv_exact(sock, length)
@@ -216,6 +227,9 @@ def free_tcp_port():
         return s.getsockname()[1]
 
 
-def has_number(line, key, number):
-    """True for "KEY=... number ..." with `number` as a whole word."""
-    return line.startswith(key + "=") and re.search(rf"\b{number}\b", line[len(key) + 1:])
+def is_client_count(line, count):
+    """True for a STATUS= line that reports `count` connected clients as
+    "<count> client(s)" (a number inside an address such as 127.0.0.1 does
+    not count)."""
+    return line.startswith("STATUS=") and bool(
+        re.search(rf"(?:^|[^\d.]){count} clients?\b", line[len("STATUS="):]))

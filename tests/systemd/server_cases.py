@@ -14,20 +14,20 @@ import tempfile
 import time
 
 from sdharness import (SANITIZER_VARS, TIMEOUT, Child, NotifySocket, base_env, check,
-                       connect_and_read_hello, fail, free_tcp_port, has_number,
+                       connect_and_read_hello, fail, read_header, free_tcp_port, is_client_count,
                        read_port_file, skip)
 
 TIME_OF_DAY = re.compile(r"\d\d:\d\d:\d\d")
 PRIORITY = re.compile(r"^<[0-7]>")
 
 
-def start(exe, tmp, env, **kw):
+def start(exe, tmp, env, extra_args=(), **kw):
     """sockchatd on a free loopback port; returns (child, port)."""
     port_file = os.path.join(tmp, "port")
     if os.path.exists(port_file):
         os.unlink(port_file)  # left by an earlier run in the same case
-    child = Child([exe, "--bind", "127.0.0.1", "--port", "0", "--port-file", port_file],
-                  env, **kw)
+    child = Child([exe, "--bind", "127.0.0.1", "--port", "0", "--port-file", port_file,
+                   *extra_args], env, **kw)
     try:
         return child, read_port_file(port_file, child)
     except BaseException:
@@ -48,9 +48,11 @@ def notify_lifecycle(exe, tmp, abstract):
     try:
         ns.wait_line("READY=1")
         sock, _ = connect_and_read_hello(port)
-        ns.wait_for(lambda l: has_number(l, "STATUS", 1), "STATUS= with 1 client")
+        # The server may report at most once a second; the client stays
+        # connected until its count has been reported.
+        ns.wait_for(lambda l: is_client_count(l, 1), "STATUS= with 1 client")
         sock.close()
-        ns.wait_for(lambda l: has_number(l, "STATUS", 0), "STATUS= with 0 clients")
+        ns.wait_for(lambda l: is_client_count(l, 0), "STATUS= with 0 clients")
         child.signal(signal.SIGTERM)
         ns.wait_line("STOPPING=1")
     finally:
@@ -214,16 +216,21 @@ def wait_for_listener(port, child, timeout=TIMEOUT):
 
 
 def run_logging(exe, tmp, journal_stream):
-    """Runs the server through start-up, one client and shutdown with stderr
-    in a file; journal_stream(path) gives $JOURNAL_STREAM or None.
-    Returns the non-empty stderr lines."""
+    """Runs the server through start-up, one client, one client turned away
+    (a warning) and shutdown, with stderr in a file; journal_stream(path)
+    gives $JOURNAL_STREAM or None.  Returns the non-empty stderr lines."""
     log = os.path.join(tmp, "stderr.log")
     open(log, "w").close()
     value = journal_stream(log)
     env = base_env(JOURNAL_STREAM=value) if value else base_env()
-    child, port = start(exe, tmp, env, stderr_path=log)
+    child, port = start(exe, tmp, env, extra_args=("--max-clients", "1"), stderr_path=log)
     try:
         sock, _ = connect_and_read_hello(port)
+        with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as extra:
+            kind, mtype, status = read_header(extra)
+            check((kind, mtype, status) == (3, 68, 7),
+                  f"second client with --max-clients 1 got kind {kind} type {mtype} "
+                  f"status {status}, want ERROR SERVER_FULL")
         sock.close()
     finally:
         status = child.stop()
@@ -248,6 +255,7 @@ def journal_format(exe, tmp):
         check(PRIORITY.match(line), f"line without a <priority> prefix: {line!r}")
         check(not TIME_OF_DAY.search(line), f"timestamp in a journal line: {line!r}")
     check(any(l.startswith("<6>") for l in lines), "no info line (<6>) at all")
+    check(any(l.startswith("<4>") for l in lines), "turning a client away logged no <4> warning")
 
 
 def plain_format(exe, tmp):
