@@ -127,19 +127,22 @@ void Connection::turn() {
     return;
   }
   now_ = Clock::now();
-  if (phase_ != Phase::Open && ready > 0 && fds[1].revents != 0) hurry_goodbye();
-  if (phase_ == Phase::Draining) {
-    drain_input();
-    return;
+  const bool socket_ready = ready > 0 && fds[0].revents != 0;
+  const bool woken = ready > 0 && fds[1].revents != 0;
+  switch (phase_) {
+    case Phase::Open: serve(socket_ready, woken); break;
+    case Phase::Flushing: flush_goodbye(woken); break;
+    case Phase::Draining: drain_input(woken); break;
+    case Phase::Done: break;
   }
-  if (phase_ == Phase::Flushing) {
-    flush();
-    if (phase_ == Phase::Flushing && (unsent() == 0 || now_ >= close_deadline_)) begin_drain();
-    return;
-  }
+}
+
+// One turn of normal service: read and answer, expire, take what others
+// posted, write it all.
+void Connection::serve(bool socket_ready, bool woken) {
   bool active = false;
-  if (ready > 0 && fds[1].revents != 0) net::drain_wake(fds[1].fd);
-  if (ready > 0 && (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+  if (woken) net::drain_wake(peer_->wake_fd());
+  if (socket_ready) {
     read_requests();
     active = true;
   }
@@ -151,6 +154,12 @@ void Connection::turn() {
     release_at_ = now_ + kReleaseDelay;
     release_armed_ = true;
   }
+}
+
+void Connection::flush_goodbye(bool woken) {
+  if (woken) hurry_goodbye();
+  flush();
+  if (phase_ == Phase::Flushing && (unsent() == 0 || now_ >= close_deadline_)) begin_drain();
 }
 
 short Connection::poll_events() const {
@@ -486,7 +495,9 @@ void Connection::begin_drain() {
   phase_ = eof_ ? Phase::Done : Phase::Draining;
 }
 
-void Connection::drain_input() {
+void Connection::drain_input(bool woken) {
+  if (woken) hurry_goodbye();
+  if (phase_ != Phase::Draining) return;
   scratch_.resize(kMinRecvChunk);
   for (std::size_t budget = kReadBudget; budget > 0;) {
     const net::IoResult r = net::recv_some(fd_, scratch_.data(), scratch_.size());

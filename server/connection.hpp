@@ -53,6 +53,8 @@ class Connection {
   void run();
   void join_server();
   void turn();
+  void serve(bool socket_ready, bool woken);
+  void flush_goodbye(bool woken);
   short poll_events() const;
   int poll_timeout_ms() const;
 
@@ -98,7 +100,7 @@ class Connection {
   void drop_for_sendq();
   void hurry_goodbye();
   void begin_drain();
-  void drain_input();
+  void drain_input(bool woken);
   void finish();
 
   Shared& sh_;

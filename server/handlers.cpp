@@ -11,12 +11,6 @@
 namespace sc::server {
 namespace {
 
-std::int64_t realtime_us() {
-  timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return std::int64_t{ts.tv_sec} * 1'000'000 + ts.tv_nsec / 1000;
-}
-
 void put_send_ok(Bytes& out, const Pending& p) {
   const std::size_t at = begin_frame(out, Kind::Response, static_cast<std::uint8_t>(Type::Send), 0,
                                      p.sender_request);

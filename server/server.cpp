@@ -26,12 +26,6 @@ constexpr auto kReportInterval = std::chrono::seconds(1);
 // Accepts per wake-up, so that signals and reaping are never starved.
 constexpr int kAcceptBatch = 64;
 
-std::int64_t realtime_us() {
-  timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return std::int64_t{ts.tv_sec} * 1'000'000 + ts.tv_nsec / 1000;
-}
-
 int ms_until(Clock::time_point due, Clock::time_point now) {
   const auto ms = std::chrono::ceil<std::chrono::milliseconds>(due - now).count();
   return static_cast<int>(std::clamp<std::int64_t>(ms, 0, INT_MAX));
@@ -122,17 +116,13 @@ void Server::accept_from(int listen_fd, Clock::time_point now) {
         if (shared_.clients.load(std::memory_order_relaxed) >= opts_.max_clients) {
           turn_away(r.fd, r.peer);
         } else {
-          admit(r.fd, r.peer);
+          admit(r.fd, r.peer, now);
         }
         break;
       case net::AcceptStatus::WouldBlock:
         return;
       case net::AcceptStatus::Exhausted:
-        accept_paused_until_ = now + kAcceptBackoff;
-        if (now - last_exhausted_log_ >= kReportInterval) {
-          last_exhausted_log_ = now;
-          spdlog::warn("accept: {}; pausing new connections for 100 ms", std::strerror(r.err));
-        }
+        pause_accepting(now, "accept", r.err);
         return;
       case net::AcceptStatus::Error:
         spdlog::warn("accept: {}", std::strerror(r.err));
@@ -141,23 +131,35 @@ void Server::accept_from(int listen_fd, Clock::time_point now) {
   }
 }
 
-void Server::admit(int fd, const Addr& peer) {
+// Out of fds, memory or threads: stop accepting for a moment instead of
+// spinning on a listening socket that stays readable.  Existing clients
+// keep being served meanwhile.
+void Server::pause_accepting(Clock::time_point now, const char* what, int err) {
+  accept_paused_until_ = now + kAcceptBackoff;
+  if (now - last_exhausted_log_ >= kReportInterval) {
+    last_exhausted_log_ = now;
+    spdlog::warn("{}: {}; pausing new connections for 100 ms", what, std::strerror(err));
+  }
+}
+
+void Server::admit(int fd, const Addr& peer, Clock::time_point now) {
   net::set_nodelay(fd);
   net::set_keepalive(fd, opts_.idle_timeout_s);
   const int wake_fd = net::make_wake_fd();
   if (wake_fd < 0) {
-    spdlog::warn("cannot serve {}: eventfd: {}", format_addr(peer), std::strerror(errno));
+    const int e = errno;
     close(fd);
+    pause_accepting(now, "eventfd", e);
     return;
   }
   const Entry entry{next_client_id_++, peer, realtime_us(), ""};
   auto c = std::make_unique<Connection>(shared_, fd, wake_fd, entry);
   shared_.clients.fetch_add(1, std::memory_order_relaxed);
   if (!c->start()) {
-    spdlog::warn("cannot start a thread for client {} ({}): {}", entry.id, format_addr(peer),
-                 std::strerror(errno));
+    const int e = errno;
     c->abandon();
     shared_.clients.fetch_sub(1, std::memory_order_relaxed);
+    pause_accepting(now, "cannot start a connection thread", e);
     return;
   }
   Connection* key = c.get();

@@ -30,7 +30,8 @@ class Server {
  private:
   int wait_timeout_ms(Clock::time_point now) const;
   void accept_from(int listen_fd, Clock::time_point now);
-  void admit(int fd, const Addr& peer);
+  void admit(int fd, const Addr& peer, Clock::time_point now);
+  void pause_accepting(Clock::time_point now, const char* what, int err);
   void turn_away(int fd, const Addr& peer);
   void reap();
   bool signalled();

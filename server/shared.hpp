@@ -1,6 +1,8 @@
 // State shared by the main thread and every connection thread.
 #pragma once
 
+#include <time.h>
+
 #include <atomic>
 #include <cstdint>
 #include <mutex>
@@ -14,6 +16,13 @@
 namespace sc::server {
 
 class Connection;
+
+// Wall-clock time in microseconds since the epoch, as the protocol wants it.
+inline std::int64_t realtime_us() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return std::int64_t{ts.tv_sec} * 1'000'000 + ts.tv_nsec / 1000;
+}
 
 // Finished connection threads hand themselves to the main thread, which
 // joins them: no thread is ever detached.
