@@ -74,16 +74,20 @@ net::AcceptResult accept_one(int lfd) {
   return net::accept_client(lfd);
 }
 
-// A connected pair over 127.0.0.1: client (blocking) and server side
-// (non-blocking, from accept_client).
+// A connected pair: client (blocking, from connect_tcp) and server side
+// (non-blocking, from accept_client).  rcvbuf > 0 sets the listener's
+// SO_RCVBUF first, which the accepted socket inherits.
 struct Pair {
-  Listener l{"127.0.0.1"};
+  Listener l;
   Fd client, server;
   net::AcceptResult accepted{};
-  Pair() {
+  explicit Pair(const std::string& listen_host = "127.0.0.1",
+                const std::string& connect_host = "127.0.0.1", int rcvbuf = 0)
+      : l(listen_host) {
     REQUIRE_MESSAGE(l.fd >= 0, l.err);
+    if (rcvbuf > 0) REQUIRE(setsockopt(l.fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf) == 0);
     std::string err;
-    client.reset(net::connect_tcp("127.0.0.1", std::to_string(l.port), kWaitMs, err));
+    client.reset(net::connect_tcp(connect_host, std::to_string(l.port), kWaitMs, err));
     REQUIRE_MESSAGE(client >= 0, err);
     accepted = accept_one(l.fd);
     REQUIRE(accepted.status == net::AcceptStatus::Ok);
@@ -206,28 +210,18 @@ TEST_CASE("sending to a closed peer is EPIPE or ECONNRESET, never SIGPIPE") {
 }
 
 TEST_CASE("a non-reading peer: short sends, then WouldBlock") {
-  Listener l("127.0.0.1");
-  REQUIRE(l.fd >= 0);
-  // The accepted socket inherits the listener's receive buffer.
-  const int small = 4096;
-  REQUIRE(setsockopt(l.fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small) == 0);
-  std::string err;
-  Fd client(net::connect_tcp("127.0.0.1", std::to_string(l.port), kWaitMs, err));
-  REQUIRE_MESSAGE(client >= 0, err);
-  const net::AcceptResult a = accept_one(l.fd);
-  REQUIRE(a.status == net::AcceptStatus::Ok);
-  Fd server(a.fd);
-  REQUIRE(net::set_nonblocking(client, true));
-  shrink_buffers(client, server);
+  Pair p("127.0.0.1", "127.0.0.1", 4096);
+  REQUIRE(net::set_nonblocking(p.client, true));
+  shrink_buffers(p.client, p.server);
 
   const std::vector<char> big(1 << 20, 'y');
-  const net::IoResult first = net::send_some(client, big.data(), big.size());
+  const net::IoResult first = net::send_some(p.client, big.data(), big.size());
   REQUIRE(first.status == net::IoStatus::Ok);
   CHECK(first.bytes > 0);
   CHECK(first.bytes < big.size());  // the kernel took only part of it
 
   bool would_block = false;
-  fill_until_would_block(client, would_block);
+  fill_until_would_block(p.client, would_block);
   CHECK(would_block);
 }
 
@@ -266,35 +260,22 @@ TEST_CASE("connect refused names host:port and the reason") {
 }
 
 TEST_CASE("IPv6 loopback: peer reported as family 6") {
-  Listener l("::1");
-  if (l.fd < 0) {
-    MESSAGE("skipped: no IPv6 loopback here (", l.err, ")");
+  if (const Listener probe("::1"); probe.fd < 0) {
+    MESSAGE("skipped: no IPv6 loopback here (", probe.err, ")");
     return;
   }
-  std::string err;
-  Fd client(net::connect_tcp("::1", std::to_string(l.port), kWaitMs, err));
-  REQUIRE_MESSAGE(client >= 0, err);
-  const net::AcceptResult a = accept_one(l.fd);
-  REQUIRE(a.status == net::AcceptStatus::Ok);
-  Fd server(a.fd);
-  CHECK(a.peer.family == 6);
-  CHECK(format_ip(a.peer) == "::1");
-  CHECK(net::peer_addr(server) == a.peer);
-  CHECK(format_addr(net::local_addr(server)) == "[::1]:" + std::to_string(l.port));
+  Pair p("::1", "::1");
+  CHECK(p.accepted.peer.family == 6);
+  CHECK(format_ip(p.accepted.peer) == "::1");
+  CHECK(net::peer_addr(p.server) == p.accepted.peer);
+  CHECK(format_addr(net::local_addr(p.server)) == "[::1]:" + std::to_string(p.l.port));
 }
 
 TEST_CASE("any-address listener: an IPv4 peer is reported as family 4") {
-  Listener l("");
-  REQUIRE_MESSAGE(l.fd >= 0, l.err);
-  std::string err;
-  Fd client(net::connect_tcp("127.0.0.1", std::to_string(l.port), kWaitMs, err));
-  REQUIRE_MESSAGE(client >= 0, err);
-  const net::AcceptResult a = accept_one(l.fd);
-  REQUIRE(a.status == net::AcceptStatus::Ok);
-  Fd server(a.fd);
-  CHECK(a.peer.family == 4);
-  CHECK(format_ip(a.peer) == "127.0.0.1");
-  CHECK(a.peer == net::local_addr(client));
+  Pair p("", "127.0.0.1");
+  CHECK(p.accepted.peer.family == 4);
+  CHECK(format_ip(p.accepted.peer) == "127.0.0.1");
+  CHECK(p.accepted.peer == net::local_addr(p.client));
 }
 
 TEST_CASE("addr_from_sockaddr: IPv4, IPv6 and IPv4-mapped IPv6") {

@@ -122,27 +122,24 @@ TEST_CASE("move-only elements") {
   CHECK(**q.front() == 8);
 }  // the remaining unique_ptr is freed by the queue (ASan would report a leak)
 
-TEST_CASE("two threads: every item arrives once, in order (checksum)") {
-  // A few million items; the loops are bounded in time so a bug cannot hang
-  // the suite (TSan builds are ~10x slower: still well inside the limit).
-  constexpr std::uint64_t kItems = 2'000'000;
+// Runs `produce(i)` for i in [0, n) on a producer thread (retrying while the
+// queue is full) and `consume(item, i)` on this thread for each item popped.
+// Gives up after 60 s so a bug cannot hang the suite; returns the count
+// consumed.
+template <class T, class Make, class Check>
+std::uint64_t run_two_threads(SpscQueue<T>& q, std::uint64_t n, Make produce, Check consume) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
-  SpscQueue<std::uint64_t> q(1024);
   std::atomic<bool> give_up{false};
-
   std::thread producer([&] {
-    for (std::uint64_t i = 1; i <= kItems && !give_up.load(std::memory_order_relaxed);) {
-      if (q.try_push(std::uint64_t{i})) ++i;
+    for (std::uint64_t i = 0; i < n && !give_up.load(std::memory_order_relaxed);) {
+      if (q.try_push(produce(i))) ++i;
       else std::this_thread::yield();
     }
   });
-
-  std::uint64_t sum = 0, count = 0, out_of_order = 0;
-  for (std::uint64_t spins = 0; count < kItems; ++spins) {
-    if (std::uint64_t* v = q.front()) {
-      if (*v != count + 1) ++out_of_order;
-      sum += *v;
-      ++count;
+  std::uint64_t count = 0;
+  for (std::uint64_t spins = 0; count < n; ++spins) {
+    if (T* item = q.front()) {
+      consume(*item, count++);
       q.pop();
     } else {
       if (spins % 1024 == 0 && std::chrono::steady_clock::now() > deadline) break;
@@ -151,7 +148,21 @@ TEST_CASE("two threads: every item arrives once, in order (checksum)") {
   }
   give_up.store(true);
   producer.join();
+  return count;
+}
 
+TEST_CASE("two threads: every item arrives once, in order (checksum)") {
+  // A few million items (TSan builds are ~10x slower: still well inside the
+  // time bound).
+  constexpr std::uint64_t kItems = 2'000'000;
+  SpscQueue<std::uint64_t> q(1024);
+  std::uint64_t sum = 0, out_of_order = 0;
+  const std::uint64_t count = run_two_threads(
+      q, kItems, [](std::uint64_t i) { return i + 1; },
+      [&](std::uint64_t v, std::uint64_t i) {
+        out_of_order += v != i + 1;
+        sum += v;
+      });
   CHECK(count == kItems);
   CHECK(out_of_order == 0);
   CHECK(sum == kItems * (kItems + 1) / 2);
@@ -159,30 +170,13 @@ TEST_CASE("two threads: every item arrives once, in order (checksum)") {
 }
 
 TEST_CASE("two threads with heap-owning elements: no leak, no double free") {
-  constexpr int kItems = 100'000;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  constexpr std::uint64_t kItems = 100'000;
+  // Long enough to live on the heap, not in the small-string buffer.
+  auto make = [](std::uint64_t i) { return std::to_string(i) + std::string(40, '.'); };
   SpscQueue<std::string> q(64);
-  std::atomic<bool> give_up{false};
-  std::thread producer([&] {
-    for (int i = 0; i < kItems && !give_up.load(std::memory_order_relaxed);) {
-      // Long enough to live on the heap, not in the small-string buffer.
-      if (q.try_emplace(std::to_string(i) + std::string(40, '.'))) ++i;
-      else std::this_thread::yield();
-    }
-  });
-  int count = 0, wrong = 0;
-  for (std::uint64_t spins = 0; count < kItems; ++spins) {
-    if (std::string* s = q.front()) {
-      if (*s != std::to_string(count) + std::string(40, '.')) ++wrong;
-      ++count;
-      q.pop();
-    } else {
-      if (spins % 1024 == 0 && std::chrono::steady_clock::now() > deadline) break;
-      std::this_thread::yield();
-    }
-  }
-  give_up.store(true);
-  producer.join();
+  std::uint64_t wrong = 0;
+  const std::uint64_t count = run_two_threads(
+      q, kItems, make, [&](const std::string& s, std::uint64_t i) { wrong += s != make(i); });
   CHECK(count == kItems);
   CHECK(wrong == 0);
 }
