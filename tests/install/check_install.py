@@ -60,6 +60,9 @@ def expected_files(dirs, targets, source_root):
                 (f"{units}/sockchatd.socket", DATA),
                 (f"{dirs['datadir']}/doc/sockchat/examples/sockchatd.default", DATA)]),
     ]
+    # Wireshark's global Lua plugin folder is <libdir>/wireshark/plugins.
+    parts.append((src("wireshark/meson.build"),
+                  [(f"{dirs['libdir']}/wireshark/plugins/sockchat.lua", DATA)]))
     for page in ("sockchat.1", "sockchatd.8", "sockchat-protocol.7"):
         section = page.rsplit(".", 1)[1]
         parts.append((src(f"man/{page}") or src(f"man/{page}.in"),
