@@ -150,7 +150,7 @@ void Connection::on_send(const Frame& f) {
   // The target is leaving (or dead) and will never ACK.  Its departure may
   // have settled the entry already; otherwise we do.
   if (sh_.deliveries.take(p.message_id)) {
-    put_send_failed(out_, p, fmt::format("client {} left before acknowledging", req.target));
+    fail_undelivered(p, fmt::format("client {} left before acknowledging", req.target));
   }
 }
 
