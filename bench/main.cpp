@@ -1,0 +1,93 @@
+// sockchat-bench: a load generator for sockchatd that checks every answer.
+// See bench/README.md.
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <string>
+
+#include "bench/options.hpp"
+#include "bench/report.hpp"
+#include "bench/runner.hpp"
+#include "common/net.hpp"
+
+namespace {
+
+using namespace sc::bench;
+
+constexpr int kExitErrors = 1;
+constexpr int kExitSetup = 3;
+
+// Thousands of connections need thousands of fds: take the whole hard limit.
+void raise_fd_limit() {
+  rlimit rl{};
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max) return;
+  rl.rlim_cur = rl.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &rl);
+}
+
+// Connects the probe, reads its HELLO and takes the server's address from it.
+bool open_probe(const Options& o, Probe& p, Target& t, std::string& err) {
+  p.fd = sc::net::connect_tcp(o.host, o.port, 5000, err);
+  if (p.fd < 0) return false;
+  t.len = sizeof t.addr;
+  if (getpeername(p.fd, reinterpret_cast<sockaddr*>(&t.addr), &t.len) != 0) {
+    err = "getpeername failed";
+    return false;
+  }
+  sc::Frame f;
+  if (!read_probe_frame(p, f, 5000, err)) return false;
+  if (f.header.type != static_cast<std::uint8_t>(sc::Type::Hello) ||
+      sc::decode_hello(f.payload, p.hello) != sc::Status::Ok) {
+    std::string text;
+    sc::decode_text(f.payload, text);
+    err = std::string("expected HELLO, got ") + sc::type_name(f.header.type) + ": " + text.substr(0, 200);
+    return false;
+  }
+  return true;
+}
+
+bool fd_limit_enough(const Options& o) {
+  rlimit rl{};
+  getrlimit(RLIMIT_NOFILE, &rl);
+  const int need = (o.mode == Mode::Connect ? o.connections
+                    : o.mode == Mode::Send  ? 2 * o.clients
+                                            : o.clients) + 64;
+  if (rl.rlim_cur >= static_cast<rlim_t>(need)) return true;
+  std::fprintf(stderr, "sockchat-bench: needs about %d fds, the limit is %llu (ulimit -n)\n", need,
+               static_cast<unsigned long long>(rl.rlim_cur));
+  return false;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  int code = 0;
+  if (!parse_options(argc, argv, o, &code)) return code;
+  signal(SIGPIPE, SIG_IGN);
+  raise_fd_limit();
+  if (!fd_limit_enough(o)) return kExitSetup;
+  Probe probe;
+  Target target;
+  std::string err;
+  if (!open_probe(o, probe, target, err)) {
+    std::fprintf(stderr, "sockchat-bench: %s\n", err.c_str());
+    if (probe.fd >= 0) close(probe.fd);
+    return kExitSetup;
+  }
+  // Only connect mode uses the probe later (LIST); otherwise it would only
+  // be one more idle client.
+  if (o.mode != Mode::Connect) {
+    close(probe.fd);
+    probe.fd = -1;
+  }
+  const Results r = run_bench(o, target, probe);
+  if (probe.fd >= 0) close(probe.fd);
+  if (o.json) print_json(o, r);
+  else print_text(o, r);
+  if (!r.setup_error.empty()) return kExitSetup;
+  return r.error_total() != 0 ? kExitErrors : 0;
+}

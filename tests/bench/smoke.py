@@ -1,0 +1,188 @@
+#!/usr/bin/env python3
+"""Smoke runs of sockchat-bench against a real sockchatd on a free loopback
+port: each mode for a second or so, checking correctness (exit status 0, no
+error of any kind in the --json output), not speed.
+
+    smoke.py CASE SOCKCHAT_BENCH SOCKCHATD
+
+Cases: time, time-pipelined, send, connect, send-detects-errors (a server
+that rate-limits SENDs: the bench must notice the RATE_LIMITED answers and
+exit 1), no-server (nothing listening: exit 3).
+
+Every wait is bounded; the server is stopped in a `finally` block.
+"""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+START_TIMEOUT = 15.0   # generous: sanitizer builds on a busy 2-core machine
+BENCH_TIMEOUT = 120.0
+STOP_TIMEOUT = 10.0
+
+
+def fail(msg):
+    print(f"FAIL: {msg}", file=sys.stderr)
+    sys.exit(1)
+
+
+def check(cond, msg):
+    if not cond:
+        fail(msg)
+
+
+class Server:
+    def __init__(self, exe, tmpdir, extra):
+        self.port_file = os.path.join(tmpdir, "port")
+        self.log = open(os.path.join(tmpdir, "sockchatd.log"), "w+")
+        self.proc = subprocess.Popen(
+            [exe, "--bind", "127.0.0.1", "--port", "0", "--port-file", self.port_file,
+             "--log-level", "warn"] + extra,
+            stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT)
+        self.port = self._wait_port()
+
+    def _wait_port(self):
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                fail(f"sockchatd exited with {self.proc.returncode} before listening")
+            try:
+                with open(self.port_file) as f:
+                    text = f.read().strip()
+                if text:
+                    return int(text)
+            except FileNotFoundError:
+                pass
+            time.sleep(0.05)
+        fail("sockchatd did not write its port file in time")
+
+    def stop(self):
+        """SIGTERM, bounded wait, SIGKILL as a last resort; the exit status."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                return "killed"
+        return self.proc.returncode
+
+    def log_text(self):
+        self.log.seek(0)
+        return self.log.read()
+
+
+def run_bench(bench, port, pid, args):
+    cmd = [bench, "--host", "127.0.0.1", "--port", str(port), "--server-pid", str(pid),
+           "--json"] + args
+    print("+", " ".join(cmd))
+    try:
+        r = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                           timeout=BENCH_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        fail(f"sockchat-bench did not finish within {BENCH_TIMEOUT} s")
+    print(r.stdout, end="")
+    print(r.stderr, end="", file=sys.stderr)
+    try:
+        result = json.loads(r.stdout)
+    except json.JSONDecodeError as e:
+        fail(f"--json output is not JSON ({e}): {r.stdout!r}")
+    return r.returncode, result
+
+
+def check_clean(rc, result):
+    check(rc == 0, f"exit status {rc}, expected 0")
+    check("setup_error" not in result, f"setup error: {result.get('setup_error')}")
+    check(result["errors"]["total"] == 0, f"errors: {result['errors']}")
+
+
+def check_load(rc, result, clients, depth):
+    check_clean(rc, result)
+    check(result["clients"] == clients and result["depth"] == depth, "options not echoed")
+    check(result["completed"] > 0, "nothing completed")
+    check(result["latency_us"]["count"] >= result["completed"], "latency not recorded per answer")
+    check(result["server"]["after"]["threads"] >= 1, "server figures missing")
+
+
+def case_time(bench, server, depth):
+    rc, r = run_bench(bench, server.port, server.proc.pid,
+                      ["--threads", "2", "time", "-c", "8", "-P", str(depth), "-d", "1"])
+    check_load(rc, r, 8, depth)
+
+
+def case_send(bench, server):
+    rc, r = run_bench(bench, server.port, server.proc.pid,
+                      ["send", "-c", "4", "-P", "4", "-d", "1", "-s", "100"])
+    check_load(rc, r, 4, 4)
+    check(r["bytes"] == 100, "message size not echoed")
+
+
+def case_connect(bench, server):
+    rc, r = run_bench(bench, server.port, server.proc.pid,
+                      ["--threads", "2", "connect", "-n", "200", "-l", "5"])
+    check_clean(rc, r)
+    check(r["connections"] == 200, f"connections: {r['connections']}")
+    check(r["list_latency_us"]["count"] == 5, "not every LIST was answered")
+    s = r["server"]
+    check(s["connected"]["threads"] >= s["baseline"]["threads"] + 200,
+          f"server threads with 200 clients: {s['connected']['threads']}")
+    check(s["released"], f"server did not return to its baseline: {s}")
+
+
+def case_send_detects_errors(bench, server):
+    rc, r = run_bench(bench, server.port, server.proc.pid,
+                      ["send", "-c", "1", "-P", "8", "-d", "1"])
+    check(rc == 1, f"exit status {rc}, expected 1 (RATE_LIMITED answers are errors)")
+    check(r["errors"]["wrong"] > 0, f"RATE_LIMITED answers not counted: {r['errors']}")
+
+
+def case_no_server(bench):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again: nothing listens there
+    r = subprocess.run([bench, "--port", str(port), "time", "-d", "1"], stdin=subprocess.DEVNULL,
+                       capture_output=True, text=True, timeout=BENCH_TIMEOUT)
+    check(r.returncode == 3, f"exit status {r.returncode} with no server, expected 3")
+    check("connect" in r.stderr, f"no reason given: {r.stderr!r}")
+
+
+def main():
+    if len(sys.argv) != 4:
+        fail("usage: smoke.py CASE SOCKCHAT_BENCH SOCKCHATD")
+    case, bench, sockchatd = sys.argv[1:]
+    if case == "no-server":
+        case_no_server(bench)
+        print("ok")
+        return
+    # Unlimited SENDs except where the rate limit is the point.
+    extra = ["--max-send-rate", "1" if case == "send-detects-errors" else "0"]
+    with tempfile.TemporaryDirectory(prefix="sockchat-bench-") as tmp:
+        server = Server(sockchatd, tmp, extra)
+        try:
+            if case == "time":
+                case_time(bench, server, 1)
+            elif case == "time-pipelined":
+                case_time(bench, server, 16)
+            elif case == "send":
+                case_send(bench, server)
+            elif case == "connect":
+                case_connect(bench, server)
+            elif case == "send-detects-errors":
+                case_send_detects_errors(bench, server)
+            else:
+                fail(f"unknown case {case}")
+        finally:
+            status = server.stop()
+            if status != 0:
+                print(server.log_text(), file=sys.stderr)
+        check(status == 0, f"sockchatd exit status {status}")
+    print("ok")
+
+
+if __name__ == "__main__":
+    main()
