@@ -348,6 +348,7 @@ unsigned App::connect(const std::string& host, const std::string& port) {
   if (!conn_) return add_line(LineKind::Error, "connect failed: " + err) | kStatus | kMenu;
   s_.phase = Phase::Greeting;
   s_.server = conn_->peer_text();
+  farewell_.clear();
   last_sent_ = last_received_ = Clock::now();
   return add_line(LineKind::Info, "connecting to " + s_.server) | kStatus | kMenu;
 }
@@ -645,6 +646,8 @@ unsigned App::on_connection_ready() {
 unsigned App::handle(Incoming& in) {
   if (in.what == Incoming::What::Closed) {
     if (s_.phase == Phase::Closing) return drop_connection("disconnected", LineKind::Info);
+    // After SHUTDOWN or ERROR the close was announced: not a loss.
+    if (!farewell_.empty()) return drop_connection("disconnected: " + farewell_, LineKind::Error);
     return drop_connection("connection lost: " + in.why, LineKind::Error);
   }
   last_received_ = Clock::now();
@@ -661,11 +664,13 @@ unsigned App::handle_indication(const Header& h, ByteView p) {
     case Type::Shutdown: {
       std::string text;
       decode_text(p, text);
+      farewell_ = "the server shut down";
       return add_line(LineKind::Error, "server shutting down: " + text);
     }
     case Type::Error: {
       std::string text;
       decode_text(p, text);
+      farewell_ = std::string("server error ") + status_name(h.status);
       return add_line(LineKind::Error, std::string("server error ") + status_name(h.status) + ": " + text);
     }
     default:

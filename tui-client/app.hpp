@@ -216,6 +216,7 @@ class App {
   bool bell_ = false;
   bool quit_ = false;
   int paste_lines_ = 0;
+  std::string farewell_;  // why the server said it will close, if it did
   std::string last_host_ = kDefaultHost, last_port_ = kDefaultPortText;
 };
 

@@ -87,10 +87,10 @@ def start_panes():
         wait_for(pane, re.escape(PROMPT.strip()), "shell prompt in " + pane)
 
 
-def launch(pane, nick):
+def launch(pane, nick, env=""):
     # Through a shell, so that after quitting its prompt shows the terminal
     # is usable again, with the exit status printed.
-    typed(pane, "%s --nick %s --no-bell; echo EXIT=$?" % (SOCKCHAT, nick))
+    typed(pane, "%s%s --nick %s --no-bell; echo EXIT=$?" % (env, SOCKCHAT, nick))
     keys(pane, "Enter")
     wait_for(pane, r"F10 quit", nick + " client started")
 
@@ -160,6 +160,12 @@ def scenario(server):
     keys(a, "Enter")
     wait_for(a, r"100/100 responses in [\d.]+ ms \(rtt min/median/max", "/time 100 shows 100/100")
 
+    # Scrollback: PgUp shows older lines and says so; PgDn comes back.
+    keys(a, "PPage")
+    wait_for(a, r"newer below: PgDn", "PgUp scrolls back")
+    keys(a, "NPage")
+    wait_gone(a, r"newer below", "PgDn returns to the newest")
+
     # A peer sends escape sequences: they must show as ^[ and do nothing.
     evil = "\x1b[31mEVIL\x1b[0m\x1b]2;pwned\x07 tail"
     p = subprocess.run([SOCKCHAT, "--plain", "--nick", "mallory", "127.0.0.1", str(server.port)],
@@ -193,6 +199,16 @@ def scenario(server):
     wait_gone(b, r"terminal too small", "back to the full layout")
     wait_for(b, r"Clients \(\d+\)", "clients pane back after resize")
 
+    # A multi-line paste is joined into the input line, never sent line by line.
+    tmux("set-buffer", "-b", "e2e", "first line\nsecond line")
+    tmux("paste-buffer", "-p", "-d", "-b", "e2e", "-t", b)
+    wait_for(b, r"pasted 2 lines joined into one", "multi-line paste held in the input line")
+    wait_for(b, r"^> first line second line", "pasted lines joined with a space")
+    if re.search(r"error: no client selected|sending to .*first line", capture(b)):
+        raise Failure("the paste was sent:\n" + capture(b))
+    keys(b, "C-u")
+    wait_gone(b, r"^> first line", "Ctrl-U clears the input line")
+
     # Disconnect (menu hotkey), then quit: the terminal must come back.
     keys(a, "F3")
     wait_for(a, r"^ sockchat  disconnected", "disconnected (status line)")
@@ -213,8 +229,11 @@ def scenario(server):
             raise Failure("the UI is still on screen in " + pane)
     print("ok   terminal restored (alternate screen left)")
 
-    # SIGTERM while connected: the terminal is restored too.
-    launch(a, "carol")
+    # SIGTERM while connected: the terminal is restored too.  NO_COLOR: no colours.
+    launch(a, "carol", env="NO_COLOR=1 ")
+    if re.search(r"\x1b\[(3[0-7]|4[0-7])m", capture(a, escapes=True)):
+        raise Failure("colours used although NO_COLOR is set")
+    print("ok   NO_COLOR honoured")
     keys(a, "F2", "Enter", "C-u")
     typed(a, str(server.port))
     keys(a, "Enter")

@@ -163,6 +163,83 @@ def test_sigterm(server):
     check(p.returncode == 128 + signal.SIGTERM, "SIGTERM ends --plain with status 143")
 
 
+class Live:
+    """A --plain client whose stdin stays open; its output is read as it comes."""
+
+    def __init__(self, port, *args):
+        self.p = subprocess.Popen([SOCKCHAT, "--plain", *args, "127.0.0.1", str(port)],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=ENV)
+        os.set_blocking(self.p.stdout.fileno(), False)
+        self.out = b""
+
+    def text(self):
+        if not self.p.stdout.closed:
+            self.out += self.p.stdout.read() or b""
+        return self.out.decode("utf-8", "replace")
+
+    def wait(self, pattern, timeout=10):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if re.search(pattern, self.text(), re.M):
+                return True
+            time.sleep(0.05)
+        return False
+
+    def close(self):
+        if self.p.poll() is None:
+            self.p.stdin.close()
+            try:
+                self.p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        self.text()
+        self.p.stdout.close()
+        return self.p.returncode
+
+
+def test_liveness():
+    # Heartbeat 1 s, idle timeout 2 s: PINGs must keep an idle client alive;
+    # a server that stops answering (SIGSTOP) is reported as lost.
+    server = Server(SOCKCHATD, "--heartbeat", "1", "--idle-timeout", "2")
+    c = None
+    try:
+        c = Live(server.port)
+        check(c.wait(r"^connected to"), "liveness client connected", c.text())
+        time.sleep(4.5)
+        check("lost" not in c.text() and "IDLE_TIMEOUT" not in c.text(),
+              "PINGs keep an idle client connected past the idle timeout", c.text())
+        server.proc.send_signal(signal.SIGSTOP)
+        try:
+            check(c.wait(r"^connection lost: nothing from the server for 2 s$", timeout=10),
+                  "a silent server is reported as 'connection lost'", c.text())
+        finally:
+            server.proc.send_signal(signal.SIGCONT)
+        check(c.close() == 0, "exit 0 at EOF after the loss", c.text())
+    finally:
+        if c is not None and c.p.poll() is None:
+            c.p.kill()
+            c.p.wait()
+        server.stop()
+
+
+def test_server_shutdown():
+    server = Server(SOCKCHATD)
+    c = None
+    try:
+        c = Live(server.port)
+        check(c.wait(r"^connected to"), "shutdown client connected", c.text())
+        server.proc.send_signal(signal.SIGTERM)
+        check(c.wait(r"^server shutting down: .+$") and c.wait(r"^disconnected: the server shut down$"),
+              "SHUTDOWN indication shown with its text", c.text())
+        check(c.close() == 0, "exit 0 at EOF after the shutdown", c.text())
+    finally:
+        if c is not None and c.p.poll() is None:
+            c.p.kill()
+            c.p.wait()
+        server.stop()
+
+
 def main():
     test_options()
     test_connect_failure()
@@ -174,6 +251,8 @@ def main():
         test_sigterm(server)
     finally:
         server.stop()
+    test_liveness()
+    test_server_shutdown()
     print("%d failed" % len(failures))
     return 1 if failures else 0
 
