@@ -33,7 +33,7 @@ inline Layout compute_layout(int rows, int cols) {
   l.too_small = rows < kMinRows || cols < kMinCols;
   if (l.too_small) return l;
   const int body_h = rows - 4;
-  const int clients_w = std::clamp(cols / 4, 24, 40);
+  const int clients_w = std::clamp(cols / 5, 22, 40);
   l.menu = {2, 0, body_h, kMenuWidth};
   l.clients = {2, cols - clients_w, body_h, clients_w};
   l.messages = {2, kMenuWidth + 1, body_h, cols - kMenuWidth - 1 - clients_w - 1};
