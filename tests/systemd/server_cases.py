@@ -123,8 +123,7 @@ def activation_fork(exe, tmp):
     lsock.close()  # the server holds the only copy now
     try:
         ns.wait_line("READY=1")
-        sock, client_id = connect_and_read_hello(port)
-        sock.close()
+        client_id = two_clients(port)
         check(not listens_elsewhere(child.pid, port),
               "server listens on a port of its own besides fd 3")
     finally:
@@ -132,6 +131,20 @@ def activation_fork(exe, tmp):
         ns.close()
     check_exit(status)
     print(f"HELLO (client id {client_id}) on the inherited socket, port {port}")
+
+
+def two_clients(port):
+    """HELLO for two clients in a row, the first still connected: the server
+    keeps accepting on the inherited socket (which systemd passes blocking;
+    a server that left it so would hang in accept()).  Returns the second
+    client's id."""
+    first, _ = connect_and_read_hello(port)
+    try:
+        second, client_id = connect_and_read_hello(port)
+        second.close()
+    finally:
+        first.close()
+    return client_id
 
 
 def listens_elsewhere(pid, port):
@@ -194,8 +207,7 @@ def activation_tool(exe, tmp):
     try:
         # The tool execs the server when the first connection arrives; that
         # connection waits in the backlog for the server to accept it.
-        sock, client_id = connect_and_read_hello(port)
-        sock.close()
+        client_id = two_clients(port)
         ns.wait_line("READY=1")
     finally:
         status = child.stop()

@@ -1,0 +1,28 @@
+// What /proc says about a process: the numbers the fault and soak tests
+// compare before and after, so that a leaked thread, fd or buffer shows up
+// as a difference rather than as a crash much later.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace sc::ftest {
+
+struct ProcUsage {
+  long threads = 0;        // "Threads:" in /proc/PID/status
+  long fds = 0;            // entries in /proc/PID/fd
+  long rss_kb = 0;         // "VmRSS:" in /proc/PID/status
+  double cpu_s = 0;        // utime + stime from /proc/PID/stat
+};
+
+// nullopt when the process is gone (or /proc cannot be read).
+std::optional<ProcUsage> proc_usage(pid_t pid);
+std::optional<long> proc_threads(pid_t pid);
+std::optional<double> proc_cpu_seconds(pid_t pid);
+
+std::string describe(const ProcUsage& u);  // "threads 3, fds 9, rss 4100 kB"
+
+}  // namespace sc::ftest
