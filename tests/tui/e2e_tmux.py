@@ -78,6 +78,24 @@ def typed(pane, text):
     tmux("send-keys", "-t", pane, "-l", text)
 
 
+def attrs_at(text, needle):
+    """SGR attribute numbers in effect where needle starts in a capture -e."""
+    idx = text.find(needle)
+    if idx < 0:
+        raise Failure("%r not on screen" % needle)
+    state = set()
+    for m in re.finditer(r"\x1b\[([0-9;]*)m", text[:idx]):
+        for n in (m.group(1) or "0").split(";"):
+            if n in ("0", ""):
+                state.clear()
+            elif n in ("22",):
+                state.discard("1")
+                state.discard("2")
+            else:
+                state.add(n)
+    return state
+
+
 def start_panes():
     shell = "env PS1='%s' sh" % PROMPT
     tmux("new-session", "-d", "-s", "e2e", "-x", "160", "-y", "40", "-e", "LC_ALL=C.UTF-8", shell)
@@ -120,6 +138,10 @@ def scenario(server):
     launch(b, "bob")
     wait_for(a, r"^ Menu .*Messages.*Clients", "panes laid out")
     wait_for(a, r"disconnected", "status line says disconnected")
+    screen = capture(a, escapes=True)
+    if "2" not in attrs_at(screen, "Get time") or "2" in attrs_at(screen, "onnect"):
+        raise Failure("while disconnected Get time should be dim and Connect not")
+    print("ok   disabled menu items greyed")
     id_a = connect_via_menu(a, server.port, use_letter=False)
     id_b = connect_via_menu(b, server.port, use_letter=True)
     keys(b, "Escape")
