@@ -66,8 +66,12 @@ void Connection::on_name(const Frame& f) {
 void Connection::on_list(const Frame& f) {
   if (!require_empty(f)) return;
   const std::size_t at = begin_frame(out_, Kind::Response, f.header.type, 0, f.header.id);
-  sh_.registry.put_list(out_);
+  const std::size_t left_out = sh_.registry.put_list(out_);
   end_frame(out_, at);
+  if (left_out != 0) {
+    spdlog::warn("client {}: LIST left out the {} highest ids (a frame holds at most {} bytes)",
+                 id(), left_out, kMaxServerPayload);
+  }
 }
 
 void Connection::on_ping(const Frame& f) { respond_ok(f.header, f.payload); }

@@ -1,5 +1,9 @@
 #include "server/registry.hpp"
 
+#include <arpa/inet.h>
+
+#include <cstring>
+
 #include "common/net.hpp"
 
 namespace sc::server {
@@ -118,10 +122,24 @@ void Registry::set_subscribed(const std::shared_ptr<Peer>& peer, bool on) {
   }
 }
 
-void Registry::put_list(Bytes& out) const {
+std::size_t Registry::put_list(Bytes& out) const {
   std::lock_guard lock(mu_);
-  put_u32(out, static_cast<std::uint32_t>(peers_.size()));
-  for (const auto& [id, peer] : peers_) put_entry(out, peer->entry_);
+  const std::size_t count_at = out.size();
+  put_u32(out, 0);
+  const std::size_t limit = count_at + kMaxServerPayload;
+  std::uint32_t listed = 0;
+  for (const auto& [id, peer] : peers_) {
+    const std::size_t before = out.size();
+    put_entry(out, peer->entry_);
+    if (out.size() > limit) {
+      out.resize(before);
+      break;
+    }
+    ++listed;
+  }
+  const std::uint32_t be = htonl(listed);
+  std::memcpy(out.data() + count_at, &be, sizeof be);
+  return peers_.size() - listed;
 }
 
 void Registry::publish(PresenceEvent event, LeaveReason reason, const Peer& subject) {

@@ -89,8 +89,10 @@ class Registry {
   NickResult set_nick(Peer& peer, std::string_view nick);
   void set_subscribed(const std::shared_ptr<Peer>& peer, bool on);
 
-  // The LIST response payload: count, then every entry ascending by id.
-  void put_list(Bytes& out) const;
+  // The LIST response payload: count, then the entries ascending by id, as
+  // many as fit in kMaxServerPayload, the most a client accepts (that takes
+  // over 260,000 clients).  Returns how many did not fit.
+  std::size_t put_list(Bytes& out) const;
 
   // Queues a PRESENCE indication about `subject` to every subscriber.  Posting
   // under the lock gives every subscriber the same order of events.
