@@ -127,10 +127,11 @@ void Connection::turn() {
     return;
   }
   now_ = Clock::now();
-  const bool socket_ready = ready > 0 && fds[0].revents != 0;
+  // POLLOUT alone needs no recv(): flush() runs every turn anyway.
+  const bool readable = ready > 0 && (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0;
   const bool woken = ready > 0 && fds[1].revents != 0;
   switch (phase_) {
-    case Phase::Open: serve(socket_ready, woken); break;
+    case Phase::Open: serve(readable, woken); break;
     case Phase::Flushing: flush_goodbye(woken); break;
     case Phase::Draining: drain_input(woken); break;
     case Phase::Done: break;
@@ -139,10 +140,10 @@ void Connection::turn() {
 
 // One turn of normal service: read and answer, expire, take what others
 // posted, write it all.
-void Connection::serve(bool socket_ready, bool woken) {
+void Connection::serve(bool readable, bool woken) {
   bool active = false;
   if (woken) net::drain_wake(peer_->wake_fd());
-  if (socket_ready) {
+  if (readable) {
     read_requests();
     active = true;
   }

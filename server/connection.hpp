@@ -53,7 +53,7 @@ class Connection {
   void run();
   void join_server();
   void turn();
-  void serve(bool socket_ready, bool woken);
+  void serve(bool readable, bool woken);
   void flush_goodbye(bool woken);
   short poll_events() const;
   int poll_timeout_ms() const;

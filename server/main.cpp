@@ -111,9 +111,10 @@ int main(int argc, char** argv) {
   const std::string where = sc::format_addr(local);
   spdlog::info(
       "listening on {} (max {} clients, heartbeat {} s, idle timeout {} s, delivery timeout {} s, "
-      "max payload {} bytes, sendq {} bytes, max send rate {}/s)",
+      "max payload {} bytes, sendq {} bytes, max send rate {})",
       where, opts.max_clients, opts.heartbeat_s, opts.idle_timeout_s, opts.delivery_timeout_s,
-      opts.max_payload, opts.sendq, opts.max_send_rate);
+      opts.max_payload, opts.sendq,
+      opts.max_send_rate == 0 ? std::string("unlimited") : std::to_string(opts.max_send_rate) + "/s");
   sc::server::Server server(opts, std::move(fds), signal_fd, where);
   return server.run();
 }
