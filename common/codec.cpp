@@ -445,6 +445,7 @@ void FrameDecoder::feed(ByteView bytes) {
 
 std::span<std::uint8_t> FrameDecoder::write_space(std::size_t min) {
   assert(min <= kSkipMask);
+  min = std::min<std::size_t>(min, kSkipMask);  // must fit the high half of skip_
   drop_space(buf_, skip_);
   compact(buf_, start_);
   const std::size_t end = buf_.size();
