@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """`meson install --destdir TMP` puts exactly the expected files in their
 standard places under the configured prefix, and writes nothing outside
-DESTDIR.
+DESTDIR.  A second configuration of the same sources with another --prefix
+(configured only, not built) must plan every file under that prefix, with
+the service's ExecStart= following it.
 
 The expected list is kept here, part by part.  A part is expected once it
 exists in the build (its target or source file is there), so the list stays
@@ -99,6 +101,30 @@ def installed_files(destdir):
     return out
 
 
+def check_other_prefix(meson, source_root):
+    prefix = "/opt/sockchat-prefix-test"
+    with tempfile.TemporaryDirectory(prefix="sockchat-prefix-") as build:
+        r = subprocess.run([meson, "setup", build, source_root, f"--prefix={prefix}",
+                            "-Dtests=false"], capture_output=True, text=True,
+                           timeout=120, check=False)
+        if r.returncode != 0:
+            fail(f"meson setup --prefix={prefix} failed:\n{r.stdout}\n{r.stderr}")
+        dirs = directories(meson, build)
+        want = {os.path.join(prefix, p) for p in
+                expected_files(dirs, target_names(meson, build), source_root)}
+        planned = set(meson_json(meson, build, "--installed").values())
+        with open(os.path.join(build, "systemd", "sockchatd.service"), encoding="utf-8") as f:
+            unit = f.read()
+    if planned != want:
+        fail(f"with --prefix={prefix}:\n"
+             + "".join(f"  missing    {p}\n" for p in sorted(want - planned))
+             + "".join(f"  unexpected {p}\n" for p in sorted(planned - want)))
+    exec_start = f"ExecStart={prefix}/{dirs['sbindir']}/sockchatd "
+    if exec_start not in unit:
+        fail(f"the unit built with --prefix={prefix} lacks '{exec_start}'")
+    print(f"--prefix={prefix}: {len(planned)} files planned under it, {exec_start.strip()}")
+
+
 def main():
     if len(sys.argv) != 4:
         sys.exit(__doc__)
@@ -123,6 +149,7 @@ def main():
              + "".join(f"  unexpected {p}\n" for p in extra)
              + "".join(f"  mode      {p}\n" for p in wrong_mode))
     print(f"ok: {len(have)} files, exactly as expected")
+    check_other_prefix(meson, source_root)
 
 
 if __name__ == "__main__":
