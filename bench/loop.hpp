@@ -11,6 +11,7 @@
 
 #include <sys/socket.h>
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -133,6 +134,7 @@ class Loop {
   std::string setup_error_;
   std::uint64_t in_window_ = 0;
   std::uint32_t ping_id_ = 0;
+  std::array<std::uint8_t, 64 * 1024> rbuf_;  // every recv() lands here first
   Clock::time_point next_heartbeat_check_;
   alignas(64) std::atomic<std::uint64_t> progress_{0};
 };
