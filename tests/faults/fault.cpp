@@ -56,6 +56,17 @@ long wait_threads_at_most(pid_t pid, long baseline, Ms bound) {
   }
 }
 
+long thread_baseline(const Server& s) {
+  long with_one = 0;
+  {
+    Client c(s);
+    with_one = proc_threads(s.pid()).value_or(0);
+    itest::check_ok(c.call(Type::Bye), Type::Bye);
+    CHECK(c.wait_closed());
+  }
+  return wait_threads_at_most(s.pid(), with_one - 1, itest::kWait);
+}
+
 int connect_raw(const std::string& host, std::uint16_t port, Ms bound) {
   sockaddr_in a{};
   a.sin_family = AF_INET;
@@ -119,7 +130,7 @@ void expect_vanished(Client& observer, std::uint32_t who, std::uint32_t send_req
   const bool gone = wait_unlisted(observer, who, Ms(1000 * (idle_s + 8))).has_value();
   const double took = itest::seconds_since(t0);
   REQUIRE(gone);
-  MESSAGE(what, ": left LIST ", took, " s after it fell silent (idle timeout ", idle_s, " s)");
+  MESSAGE(std::string(what), ": left LIST ", took, " s after it fell silent (idle timeout ", idle_s, " s)");
   std::printf("dead peer (%s): left LIST after %.2f s, idle timeout %d s\n", what, took, idle_s);
   CHECK(took <= idle_s + 1 + 2.0);
   const std::optional<itest::OwnedFrame> r = observer.try_response(send_req, itest::kWait);

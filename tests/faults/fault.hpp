@@ -25,6 +25,10 @@ void check_serving(const Server& s);
 // TIME on an existing connection is answered OK.
 void check_alive(Client& c);
 
+// The server's thread count with no client, measured after one client came
+// and went: runtimes may start helper threads with the first thread (TSan
+// does), and those must not count as leaks.
+long thread_baseline(const Server& s);
 // Waits until the server's thread count is at most `baseline` (threads of
 // closed connections are joined by its main loop); returns the last count.
 long wait_threads_at_most(pid_t pid, long baseline, Ms bound);

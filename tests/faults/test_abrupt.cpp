@@ -27,7 +27,7 @@ struct Scene {
 
   Scene() : server{}, observer(server), baseline(0) {
     check_ok(observer.call(Type::Subscribe, view(u8_payload(kSubscribePresence))), Type::Subscribe);
-    baseline = wait_threads_at_most(server.pid(), 1 << 20, Ms(0));
+    baseline = proc_threads(server.pid()).value();
   }
 
   // `who` left with reason CLOSED, is unlisted, its thread is gone, and the

@@ -64,7 +64,7 @@ void check_threads_back(const Server& s, long baseline) {
 // server must still serve a newcomer.
 void check_stall(const std::function<void(Client&)>& misbehave) {
   Server s = stall_server();
-  const long baseline = wait_threads_at_most(s.pid(), 1 << 20, Ms(0));
+  const long baseline = thread_baseline(s);
   const auto t0 = Clock::now();
   Client c(s);
   misbehave(c);
@@ -91,7 +91,7 @@ TEST_CASE("one byte every 0.7 s never completes a frame") {
 
 TEST_CASE("all three at once, with a well-behaved client that stays") {
   Server s = stall_server();
-  const long baseline = wait_threads_at_most(s.pid(), 1 << 20, Ms(0));
+  const long baseline = thread_baseline(s);
   const auto t0 = Clock::now();
   Client good(s), header(s), body(s), drip(s);
   const Bytes f = ping_frame(64);
