@@ -276,8 +276,13 @@ void Client::close() {
   fd_ = -1;
 }
 
+// HELLO must be the first frame on the connection.
 void Client::read_hello(Ms timeout) {
-  hello_ = as_hello(indication(Type::Hello, timeout));
+  const std::optional<OwnedFrame> f = next_frame(timeout);
+  if (!f) fail(std::string("no HELLO from the server") + (eof_ ? " (connection closed)" : ""));
+  if (f->kind() != Kind::Indication || f->type() != Type::Hello)
+    fail("first frame is not HELLO but " + f->describe() + " " + f->text());
+  hello_ = as_hello(*f);
 }
 
 void Client::send_raw(ByteView bytes) {

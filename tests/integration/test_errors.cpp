@@ -19,6 +19,7 @@ void expect_fatal(Client& c, const Bytes& bytes, Status status) {
   c.send_raw(view(bytes));
   check_error_indication(c.indication(Type::Error), status);
   CHECK(c.wait_closed());
+  CHECK(c.backlog().empty());  // ERROR is the last frame
 }
 
 Bytes bad_magic_frame() {
