@@ -37,6 +37,7 @@ trap cleanup EXIT
 trap 'exit 143' TERM INT HUP
 
 ip netns add "$ns" 2>/dev/null || skip "ip netns add failed (no network namespaces here)"
+ip netns exec "$ns" true 2>/dev/null || skip "ip netns exec does not work here"
 ip link add "$host_if" type veth peer name "$ns_if" 2>/dev/null || skip "cannot create a veth pair"
 ip link set "$ns_if" netns "$ns" || exit 1
 ip addr add "$host_addr/30" dev "$host_if" || exit 1
