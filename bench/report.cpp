@@ -80,7 +80,7 @@ void print_connect_text(const Options& o, const Results& r) {
              o.threads);
   fmt::print("LIST latency µs with {} connected: {}\n", r.connections + 1,
              percentiles_text(r.list_latency));
-  if (!r.server) return;
+  if (!r.server || !r.setup_error.empty()) return;
   const double n = r.connections > 0 ? r.connections : 1;
   fmt::print("server: baseline rss {} KiB, {} threads, {} fds\n", r.baseline.rss_kib,
              r.baseline.threads, r.baseline.fds);
