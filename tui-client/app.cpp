@@ -69,6 +69,8 @@ bool needs_connection(MenuItem item) {
 
 bool menu_item_enabled(const State& s, MenuItem item) {
   if (item == MenuItem::Connect) return s.phase == Phase::Disconnected;
+  // Disconnect also cancels a connect in progress.
+  if (item == MenuItem::Disconnect) return s.phase != Phase::Disconnected && s.phase != Phase::Closing;
   return !needs_connection(item) || s.connected();
 }
 
@@ -214,9 +216,7 @@ unsigned App::run(const Command& c) {
     case CommandKind::Connect:
       if (s_.phase != Phase::Disconnected) return refuse_disabled(MenuItem::Connect);
       return connect(c.host, c.port);
-    case CommandKind::Disconnect:
-      if (!s_.connected()) return refuse_disabled(MenuItem::Disconnect);
-      return disconnect();
+    case CommandKind::Disconnect: return activate(MenuItem::Disconnect);
     case CommandKind::Time:
       if (!s_.connected()) return refuse_disabled(MenuItem::Time);
       return ask_time(c.count);
@@ -234,7 +234,9 @@ unsigned App::run(const Command& c) {
 
 unsigned App::refuse_disabled(MenuItem item) {
   std::string why;
-  if (item == MenuItem::Connect) {
+  if (item == MenuItem::Connect && s_.phase == Phase::Connecting) {
+    why = "already connecting to " + s_.server + "; Esc or /disconnect cancels";
+  } else if (item == MenuItem::Connect) {
     why = "already connected to " + s_.server + "; disconnect first (F3 or /disconnect)";
   } else if (s_.phase == Phase::Disconnected) {
     why = std::string(menu_item_label(item)) + " needs a connection: connect first (F2 or /connect)";
@@ -344,16 +346,32 @@ unsigned App::connect(const std::string& host, const std::string& port) {
   last_host_ = host;
   last_port_ = port;
   std::string err;
-  conn_ = Connection::open(host, port, kConnectTimeoutMs, err);
+  conn_ = Connection::start(host, port, kConnectTimeoutMs, err);
+  connect_failed_ = !conn_;
   if (!conn_) return add_line(LineKind::Error, "connect failed: " + err) | kStatus | kMenu;
-  s_.phase = Phase::Greeting;
+  s_.phase = Phase::Connecting;
   s_.server = conn_->peer_text();
   farewell_.clear();
-  last_sent_ = last_received_ = Clock::now();
   return add_line(LineKind::Info, "connecting to " + s_.server) | kStatus | kMenu;
 }
 
+// The receiver finished connecting, one way or the other.
+unsigned App::on_connect_outcome(const Incoming& in) {
+  if (in.what == Incoming::What::Failed) {
+    connect_failed_ = true;
+    return drop_connection("connect failed: " + in.why, LineKind::Error);
+  }
+  s_.phase = Phase::Greeting;
+  last_sent_ = last_received_ = Clock::now();  // the greeting timeout starts now
+  return kStatus;
+}
+
+unsigned App::cancel_connect() {
+  return drop_connection("connect to " + s_.server + " cancelled", LineKind::Info);
+}
+
 unsigned App::disconnect() {
+  if (s_.phase == Phase::Connecting || s_.phase == Phase::Greeting) return cancel_connect();
   if (!request(Type::Bye, {}, Pending{})) return kEverything;
   s_.phase = Phase::Closing;
   closing_since_ = Clock::now();
@@ -363,7 +381,9 @@ unsigned App::disconnect() {
 unsigned App::request_quit() {
   quit_ = true;
   if (s_.phase == Phase::Connected) return disconnect();
-  if (s_.phase == Phase::Greeting) return drop_connection("disconnected", LineKind::Info);
+  if (s_.phase == Phase::Connecting || s_.phase == Phase::Greeting) {
+    return drop_connection("disconnected", LineKind::Info);
+  }
   return kNothing;
 }
 
@@ -399,8 +419,14 @@ unsigned App::key_global(const Key& key, bool& handled) {
         case 10: return activate(MenuItem::Quit);
         default: return kNothing;
       }
-    case Key::Code::PageUp: return scroll_by(std::max(1, s_.layout.messages.h - 1));
-    case Key::Code::PageDown: return scroll_by(-std::max(1, s_.layout.messages.h - 1));
+    case Key::Code::PageUp:
+    case Key::Code::PageDown: {
+      // In the clients pane they page through the clients instead.
+      handled = s_.focus != Focus::Clients;
+      if (!handled) return kNothing;
+      const long page = std::max(1, s_.layout.messages.h - 1);
+      return scroll_by(key.code == Key::Code::PageUp ? page : -page);
+    }
     case Key::Code::Redraw: return kEverything;
     case Key::Code::PasteBegin:
       s_.pasting = true;
@@ -445,6 +471,7 @@ unsigned App::key_input(const Key& key, LineEditor& ed) {
       return s_.prompt.active ? advance_prompt() : submit_input();
     case Key::Code::Escape:
       if (s_.prompt.active) return cancel_prompt();
+      if (s_.phase == Phase::Connecting || s_.phase == Phase::Greeting) return cancel_connect();
       return note("") | kInput;
     case Key::Code::Backspace: changed = ed.erase_before(); break;
     case Key::Code::Delete: changed = ed.erase_at(); break;
@@ -483,24 +510,30 @@ unsigned App::key_menu(const Key& key) {
   }
 }
 
-unsigned App::select_next_client(int dir) {
+// Moves the selection `steps` entries (negative: up), stopping at the ends.
+unsigned App::select_next_client(int steps) {
   if (s_.clients.empty()) return kNothing;
   auto it = s_.clients.find(s_.selected);
   if (it == s_.clients.end()) {
-    it = dir > 0 ? s_.clients.begin() : std::prev(s_.clients.end());
-  } else if (dir > 0) {
-    if (std::next(it) != s_.clients.end()) ++it;
-  } else if (it != s_.clients.begin()) {
-    --it;
+    it = steps > 0 ? s_.clients.begin() : std::prev(s_.clients.end());
+    steps += steps > 0 ? -1 : 1;
   }
+  for (; steps > 0 && std::next(it) != s_.clients.end(); --steps) ++it;
+  for (; steps < 0 && it != s_.clients.begin(); ++steps) --it;
   s_.selected = it->first;
   return kClients | kInput;
 }
 
 unsigned App::key_clients(const Key& key) {
+  const int page = std::max(1, s_.layout.clients.h / 2);  // two rows per client
+  const int all = static_cast<int>(s_.clients.size());
   switch (key.code) {
     case Key::Code::Up: return select_next_client(-1);
     case Key::Code::Down: return select_next_client(1);
+    case Key::Code::PageUp: return select_next_client(-page);
+    case Key::Code::PageDown: return select_next_client(page);
+    case Key::Code::Home: return select_next_client(-all);
+    case Key::Code::End: return select_next_client(all);
     case Key::Code::Escape: s_.focus = Focus::Input; return kEverything;
     case Key::Code::Enter:
       if (s_.selected == 0) return note("pick a client with the arrows first");
@@ -644,6 +677,9 @@ unsigned App::on_connection_ready() {
 }
 
 unsigned App::handle(Incoming& in) {
+  if (in.what == Incoming::What::Connected || in.what == Incoming::What::Failed) {
+    return on_connect_outcome(in);
+  }
   if (in.what == Incoming::What::Closed) {
     if (s_.phase == Phase::Closing) return drop_connection("disconnected", LineKind::Info);
     // After SHUTDOWN or ERROR the close was announced: not a loss.
@@ -731,7 +767,11 @@ unsigned App::on_presence(ByteView p) {
              kInput;
     case PresenceEvent::Renamed:
       s_.clients[e.id] = e;
-      if (e.id == s_.hello.client_id) s_.nick = e.nick;
+      if (e.id == s_.hello.client_id) {
+        s_.nick = e.nick;
+        // The screen said "nick NAME" already, when our NICK was answered.
+        if (!s_.options.plain) return kClients | kStatus;
+      }
       return add_line(LineKind::Event, "renamed " + who) | kClients | kStatus;
   }
   return kNothing;
@@ -835,25 +875,32 @@ unsigned App::on_list(const Pending& pd, const Header& h, ByteView p) {
   return d | kClients;
 }
 
+// Marks the "sending" line with its fate, where it was typed.  The screen
+// shows only that line; --plain printed it already and prints the outcome
+// as a line of its own.
+unsigned App::mark_send_line(const Pending& pd, bool ok, const std::string& why) {
+  if (pd.line_seq < s_.log_first_seq || pd.line_seq >= s_.log_end_seq()) return kNothing;
+  LogLine& l = s_.log[pd.line_seq - s_.log_first_seq];
+  const std::string suffix = " (pending)";
+  if (l.text.ends_with(suffix)) l.text.resize(l.text.size() - suffix.size());
+  if (ok && l.text.starts_with("sending ")) l.text.replace(0, 7, "sent");
+  l.text += ok ? " (delivered)" : " (not delivered: " + why + ")";
+  l.kind = ok ? LineKind::Delivered : LineKind::Error;
+  return kMessages;
+}
+
 unsigned App::on_send_result(const Pending& pd, const Header& h, ByteView p) {
-  // Mark the "sending" line too, so its fate shows where it was typed.
   const bool ok = h.status == static_cast<std::uint8_t>(Status::Ok);
-  if (pd.line_seq >= s_.log_first_seq && pd.line_seq < s_.log_end_seq()) {
-    LogLine& l = s_.log[pd.line_seq - s_.log_first_seq];
-    const std::string suffix = " (pending)";
-    if (l.text.ends_with(suffix)) l.text.resize(l.text.size() - suffix.size());
-    l.text += ok ? " (delivered)" : " (not delivered)";
-    l.kind = ok ? LineKind::Delivered : LineKind::Error;
-  }
+  const std::string why = ok ? std::string() : status_word(static_cast<Status>(h.status)) + " (" + error_text(h, p) + ")";
+  const unsigned d = mark_send_line(pd, ok, why);
+  if (!s_.options.plain) return d;
   if (ok) {
     std::uint32_t message_id = 0;
     decode_u32(p, message_id);
     return add_line(LineKind::Delivered, "delivered " + std::to_string(message_id) + " to " +
                                              std::to_string(pd.target));
   }
-  return add_line(LineKind::Error, "not delivered to " + std::to_string(pd.target) + ": " +
-                                       status_word(static_cast<Status>(h.status)) + " (" +
-                                       error_text(h, p) + ")");
+  return add_line(LineKind::Error, "not delivered to " + std::to_string(pd.target) + ": " + why);
 }
 
 unsigned App::on_nick_result(const Pending& pd, const Header& h, ByteView p) {
@@ -872,7 +919,9 @@ unsigned App::drop_connection(const std::string& line, LineKind kind) {
   events_waiting_ = false;
   unsigned d = finish_batch("connection closed");
   for (const auto& [id, pd] : pending_) {
-    if (pd.type == Type::Send) {
+    if (pd.type != Type::Send) continue;
+    d |= mark_send_line(pd, false, "connection closed before an answer");
+    if (s_.options.plain) {
       d |= add_line(LineKind::Error, "not delivered to " + std::to_string(pd.target) +
                                          ": connection closed before an answer");
     }
@@ -905,7 +954,8 @@ std::string App::client_label(std::uint32_t id) const {
 int App::poll_timeout_ms(Clock::time_point now) const {
   if (events_waiting_) return 0;
   switch (s_.phase) {
-    case Phase::Disconnected: return -1;
+    case Phase::Disconnected:
+    case Phase::Connecting: return -1;  // the receiver bounds the connect
     case Phase::Greeting: return ms_until(now, last_received_ + kGreetingTimeout);
     case Phase::Closing: return ms_until(now, closing_since_ + kByeTimeout);
     case Phase::Connected: break;
@@ -920,7 +970,8 @@ int App::poll_timeout_ms(Clock::time_point now) const {
 unsigned App::on_tick(Clock::time_point now) {
   if (events_waiting_) return on_connection_ready();
   switch (s_.phase) {
-    case Phase::Disconnected: return kNothing;
+    case Phase::Disconnected:
+    case Phase::Connecting: return kNothing;
     case Phase::Greeting:
       if (now >= last_received_ + kGreetingTimeout) {
         return drop_connection("connection lost: no greeting from the server", LineKind::Error);

@@ -47,7 +47,9 @@ struct LogLine {
   std::string text;        // may hold peer bytes: sanitize before display
 };
 
-enum class Phase : std::uint8_t { Disconnected, Greeting, Connected, Closing };
+// Connecting: the receiver resolves and connects; Greeting: connected, the
+// server's HELLO not yet in.
+enum class Phase : std::uint8_t { Disconnected, Connecting, Greeting, Connected, Closing };
 enum class Focus : std::uint8_t { Input, Menu, Clients };
 enum class MenuItem : std::uint8_t { Connect, Disconnect, Time, Name, List, Send, Help, Quit };
 inline constexpr int kMenuItems = 8;
@@ -134,6 +136,8 @@ class App {
   int poll_timeout_ms(Clock::time_point now) const;  // -1: no deadline
   bool quit_done() const { return quit_ && s_.phase == Phase::Disconnected; }
   std::size_t outstanding() const { return pending_.size(); }
+  // The last connect attempt never reached the server.
+  bool connect_failed() const { return connect_failed_; }
   // Sends the ACKs for messages that are now on screen.  Call after paint;
   // returns Dirty bits (a failed send drops the connection).
   unsigned send_due_acks();
@@ -173,6 +177,7 @@ class App {
   unsigned ask_time(int count);
   unsigned ask_nick(const std::string& nick);
   unsigned disconnect();
+  unsigned cancel_connect();
   unsigned show_help();
   unsigned refuse_disabled(MenuItem item);
 
@@ -186,12 +191,13 @@ class App {
   unsigned advance_prompt();
   unsigned cancel_prompt();
   unsigned scroll_by(long lines);
-  unsigned select_next_client(int dir);
+  unsigned select_next_client(int steps);
 
   // Wire.
   bool request(Type type, const Bytes& payload, Pending p);
   bool send_bytes(const Bytes& frame);
   unsigned handle(Incoming& in);
+  unsigned on_connect_outcome(const Incoming& in);
   unsigned handle_response(const Incoming& in);
   unsigned handle_indication(const Header& h, ByteView p);
   unsigned on_hello(ByteView p);
@@ -200,6 +206,7 @@ class App {
   unsigned on_time(const Pending& pd, const Incoming& in);
   unsigned on_list(const Pending& pd, const Header& h, ByteView p);
   unsigned on_send_result(const Pending& pd, const Header& h, ByteView p);
+  unsigned mark_send_line(const Pending& pd, bool ok, const std::string& why);
   unsigned on_nick_result(const Pending& pd, const Header& h, ByteView p);
   unsigned finish_batch(const char* why);
   unsigned drop_connection(const std::string& line, LineKind kind);
@@ -215,6 +222,7 @@ class App {
   bool events_waiting_ = false;
   bool bell_ = false;
   bool quit_ = false;
+  bool connect_failed_ = false;
   int paste_lines_ = 0;
   std::string farewell_;  // why the server said it will close, if it did
   std::string last_host_ = kDefaultHost, last_port_ = kDefaultPortText;

@@ -2,7 +2,11 @@
 // queue between them.
 //
 // Threads and ownership:
-//  - the receiver thread owns recv() and the FrameDecoder.  It is the
+//  - the receiver thread first connects: getaddrinfo() (which blocks and
+//    cannot be interrupted) and a non-blocking connect() per address that
+//    close() can cut short.  It reports Connected or Failed through the
+//    queue, so the UI keeps painting and taking keys meanwhile.
+//  - then the receiver thread owns recv() and the FrameDecoder.  It is the
 //    PRODUCER of queue_: it pushes every decoded frame (and finally one
 //    Closed event) and then signals wake_fd().
 //  - the UI thread (whoever calls any public member) is the CONSUMER of
@@ -11,7 +15,13 @@
 //    frames are never dropped, the receiver just stops reading and TCP flow
 //    control pushes back on the server.
 //  - close() (and the destructor) shut the socket down, which ends a blocked
-//    recv(), and join the receiver.  No detach, no cancellation.
+//    recv() or connect wait, and join the receiver.  No detach, no
+//    cancellation; a getaddrinfo() in progress is waited for.
+//  - fd_ is written by the receiver once connected and read by close(): both
+//    sides go through seq_cst atomics (fd_ then stopping_ on one side,
+//    stopping_ then fd_ on the other), so either close() sees the socket and
+//    shuts it down or the receiver sees stopping_ and never recv()s.  The UI
+//    send()s only after it took the Connected event from the queue.
 #pragma once
 
 #include <atomic>
@@ -27,22 +37,23 @@
 
 namespace sc::tui {
 
-// What the receiver hands to the UI: one frame (owning its payload), or the
-// end of the connection with a reason.
+// What the receiver hands to the UI: the outcome of connecting, one frame
+// (owning its payload), or the end of the connection with a reason.
 struct Incoming {
-  enum class What : std::uint8_t { Frame, Closed } what = What::Frame;
+  enum class What : std::uint8_t { Connected, Failed, Frame, Closed } what = What::Frame;
   Header header;
   Bytes payload;
-  std::string why;  // Closed: "the server closed the connection", ...
+  std::string why;  // Failed, Closed: "connection refused", ...
   std::chrono::steady_clock::time_point received;  // when the receiver decoded it
 };
 
 class Connection {
  public:
-  // Connects (blocking, bounded by timeout_ms per address) and starts the
-  // receiver.  nullptr with a message in err on failure.
-  static std::unique_ptr<Connection> open(const std::string& host, const std::string& port,
-                                          int timeout_ms, std::string& err);
+  // Starts the receiver, which connects (at most timeout_ms per address)
+  // and queues Connected or Failed.  Returns at once; nullptr with a
+  // message in err only when the wake fds cannot be made.
+  static std::unique_ptr<Connection> start(const std::string& host, const std::string& port,
+                                           int timeout_ms, std::string& err);
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -55,7 +66,7 @@ class Connection {
   bool take(std::vector<Incoming>& out, std::size_t max);
 
   // Sends bytes, at most timeout_ms in total.  False when the connection
-  // is broken or the server stopped reading.
+  // is broken, not connected yet, or the server stopped reading.
   bool send(const Bytes& bytes, int timeout_ms);
 
   std::uint32_t next_request_id() { return ++last_id_; }
@@ -67,11 +78,14 @@ class Connection {
   const std::string& peer_text() const { return peer_text_; }
 
  private:
-  Connection(int fd, int wake_fd, int space_fd, std::string peer_text);
-  void receive_loop();
+  Connection(int wake_fd, int space_fd, std::string peer_text);
+  void run(const std::string& host, const std::string& port, int timeout_ms);
+  int connect_any(const std::string& host, const std::string& port, int timeout_ms, std::string& err);
+  void receive_loop(int fd);
   bool push(Incoming&& in);
+  bool push_outcome(Incoming::What what, std::string why);
 
-  int fd_;
+  std::atomic<int> fd_{-1};
   int wake_fd_;   // receiver -> UI: events queued
   int space_fd_;  // UI -> receiver: queue drained
   std::string peer_text_;

@@ -81,16 +81,21 @@ bool read_lines(std::string& buf, std::vector<std::string>& lines) {
 
 int run_plain(App& app, const StartTarget& target, int signal_fd) {
   Printer out;
-  if (target.given) {
+  // With HOST given, a connect that fails ends the run with status 1.
+  bool starting = target.given;
+  if (starting) {
     app.connect(target.host, target.port);
     out.flush(app.state());
-    if (app.state().phase == Phase::Disconnected) return 1;
   }
   std::string partial;
   std::deque<std::string> queued;  // lines read but not yet run
   bool stdin_open = true;
   Clock::time_point eof_at{};
   while (!app.quit_done()) {
+    if (starting && app.state().phase != Phase::Connecting) {
+      if (app.connect_failed()) return 1;
+      starting = false;
+    }
     // Commands wait while a connection is being set up or torn down, so
     // "/connect" followed by "/time" works in a script.
     while (!queued.empty() && !app.quit_done() &&
@@ -102,7 +107,11 @@ int run_plain(App& app, const StartTarget& target, int signal_fd) {
     if (app.quit_done()) break;
     const auto now = Clock::now();
     int timeout = app.poll_timeout_ms(now);
-    if (!stdin_open && queued.empty()) {
+    // The end of input waits for a connect in progress (bounded by its own
+    // timeouts): a script's commands may not have been run yet.
+    const Phase phase = app.state().phase;
+    const bool settling = phase == Phase::Connecting || phase == Phase::Greeting;
+    if (!stdin_open && queued.empty() && !settling) {
       // Waiting for the last answers: wake up for the drain deadline too.
       const auto wait = std::max<std::chrono::steady_clock::duration>(
           kMinDrainWait, std::chrono::seconds(app.state().hello.delivery_timeout_s + 2));

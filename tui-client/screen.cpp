@@ -80,7 +80,8 @@ std::string status_text(const State& s) {
   std::string t = " sockchat  ";
   switch (s.phase) {
     case Phase::Disconnected: return t + "disconnected";
-    case Phase::Greeting: return t + "connecting to " + s.server;
+    case Phase::Connecting:
+    case Phase::Greeting: return t + "connecting to " + s.server + "\u2026";
     case Phase::Closing: return t + "disconnecting from " + s.server;
     case Phase::Connected: break;
   }
@@ -185,21 +186,35 @@ void paint_messages(const State& s) {
   }
 }
 
+// Two rows per client: the first one shown so that the selection is in view.
+int first_client_shown(const State& s) {
+  const int fit = std::max(1, s.layout.clients.h / 2);
+  int index = 0, selected_index = 0;
+  for (const auto& [id, e] : s.clients) {
+    if (id == s.selected) selected_index = index;
+    ++index;
+  }
+  return selected_index >= fit ? selected_index - fit + 1 : 0;
+}
+
+// " Clients (51)", or " Clients 21-30 of 51" when they do not all fit.
+std::string clients_title(const State& s) {
+  const int all = static_cast<int>(s.clients.size());
+  const int fit = std::max(1, s.layout.clients.h / 2);
+  if (all <= fit || s.phase != Phase::Connected) return " Clients (" + std::to_string(all) + ")";
+  const int first = first_client_shown(s);
+  return " Clients " + std::to_string(first + 1) + "-" + std::to_string(std::min(all, first + fit)) + " of " +
+         std::to_string(all);
+}
+
 void paint_clients(const State& s) {
   const Rect& r = s.layout.clients;
   if (s.phase != Phase::Connected) {
     draw_text(r.y, r.x + 1, r.w - 1, "(not connected)", A_DIM);
     return;
   }
-  // Two rows per client; keep the selection in view.
-  const int fit = std::max(1, r.h / 2);
-  int index = 0, selected_index = 0;
-  for (const auto& [id, e] : s.clients) {
-    if (id == s.selected) selected_index = index;
-    ++index;
-  }
-  const int first = selected_index >= fit ? selected_index - fit + 1 : 0;
-  index = 0;
+  const int first = first_client_shown(s);
+  int index = 0;
   int y = r.y;
   for (const auto& [id, e] : s.clients) {
     if (index++ < first) continue;
@@ -208,9 +223,12 @@ void paint_clients(const State& s) {
     attr_t a = A_NORMAL;
     if (sel) a = s.focus == Focus::Clients ? A_REVERSE : (A_BOLD | A_UNDERLINE);
     fill_row(y, r.x, r.w, sel && s.focus == Focus::Clients ? a : A_NORMAL);
-    std::string line = (sel ? ">" : " ") + std::to_string(id) + " " + (e.nick.empty() ? "-" : e.nick);
-    if (id == s.hello.client_id) line += " (you)";
-    draw_text(y, r.x, r.w, line, id == s.hello.client_id ? (a | A_BOLD) : a);
+    const std::string line = (sel ? ">" : " ") + std::to_string(id) + " " + (e.nick.empty() ? "-" : e.nick);
+    const bool you = id == s.hello.client_id;
+    // A long nick is cut, never the "(you)" after it.
+    const int suffix_w = you ? 6 : 0;
+    const int used = draw_text(y, r.x, r.w - suffix_w, line, you ? (a | A_BOLD) : a);
+    if (you) draw_text(y, r.x + used, suffix_w, " (you)", a | A_BOLD);
     draw_text(y + 1, r.x + 3, r.w - 3, format_addr(e.addr), A_DIM);
     y += 2;
   }
@@ -222,6 +240,9 @@ std::string hint_text(const State& s) {
     case Focus::Menu: return "arrows + Enter or the underlined letter; Esc or Tab: back to typing";
     case Focus::Clients: return "arrows pick who plain text goes to; Enter: type to them; Tab: next pane";
     case Focus::Input: break;
+  }
+  if (s.phase == Phase::Connecting || s.phase == Phase::Greeting) {
+    return "connecting to " + s.server + "; Esc or /disconnect cancels";
   }
   if (s.phase == Phase::Disconnected) return "F2 or /connect to connect; F1 or /help for help; Tab: menu";
   if (s.selected != 0) return "Enter sends to client " + std::to_string(s.selected) + "; /help; Tab: menu";
@@ -238,7 +259,10 @@ void paint_bottom(const State& s) {
   const int field = l.cols - label_w - 1;
   const LineEditor::View v = ed.view(field);
   draw_text(l.input_row, label_w, field, v.text, A_NORMAL);
+  // Scroll markers: the right one in the column the field leaves free, the
+  // left one over the label's trailing space.
   if (v.more_right) draw_text(l.input_row, l.cols - 1, 1, ">", A_REVERSE);
+  if (v.more_left && label_w > 0) draw_text(l.input_row, label_w - 1, 1, "<", A_REVERSE);
   const bool typing = s.focus == Focus::Input;
   curs_set(typing ? 1 : 0);
   if (typing) move(l.input_row, label_w + v.cursor_col);
@@ -378,7 +402,7 @@ void Screen::paint(const State& s) const {
   std::string messages = " Messages";
   if (s.scroll > 0) messages += "  (" + std::to_string(s.scroll) + " newer below: PgDn)";
   paint_title(l, l.messages, messages, false);
-  paint_title(l, l.clients, " Clients (" + std::to_string(s.clients.size()) + ")", s.focus == Focus::Clients);
+  paint_title(l, l.clients, clients_title(s), s.focus == Focus::Clients);
   mvvline(l.title_row, l.menu.w, ACS_VLINE, l.menu.h + 1);
   mvvline(l.title_row, l.clients.x - 1, ACS_VLINE, l.clients.h + 1);
   paint_menu(s);

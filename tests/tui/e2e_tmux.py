@@ -16,7 +16,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from scserver import Server  # noqa: E402
+from scserver import Server, hanging_port  # noqa: E402
 
 SOCKCHATD, SOCKCHAT = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 SOCKET = "sockchat-e2e-%d-%d" % (os.getpid(), int(time.time() * 1000) % 100000)
@@ -131,6 +131,46 @@ def connect_via_menu(pane, port, use_letter):
     return int(m.group(1))
 
 
+def async_connect_and_input_markers(server):
+    """Connecting never freezes the UI and Esc cancels it; the input line
+    shows scroll markers on both sides; a nick change is one line."""
+    a = "e2e:0"
+    launch(a, "dave")
+    with hanging_port() as port:
+        typed(a, "/connect 127.0.0.1 %d" % port)
+        keys(a, "Enter")
+        wait_for(a, r"^ sockchat  connecting to 127\.0\.0\.1:%d…" % port, "status: connecting…")
+        wait_for(a, r"Esc or /disconnect cancels", "hint says how to cancel")
+        keys(a, "F1")
+        wait_for(a, r"keys: Tab switches", "the UI answers keys while connecting")
+        start = time.monotonic()
+        keys(a, "Escape")
+        wait_for(a, r"connect to 127\.0\.0\.1:%d cancelled" % port, "Esc cancels the connect", timeout=3)
+        wait_for(a, r"^ sockchat  disconnected", "disconnected after the cancel", timeout=3)
+        if time.monotonic() - start > 3:
+            raise Failure("cancelling took %.1f s" % (time.monotonic() - start))
+    typed(a, "x" * 250 + "END")
+    wait_for(a, r"^><x+END\s*$", "'<' marker when scrolled to the right")
+    row = [r for r in capture(a, escapes=True).splitlines() if "END" in r][0]
+    if "7" not in attrs_at(row, "<"):
+        raise Failure("the '<' marker is not in reverse video: %r" % row)
+    keys(a, "Home")
+    wait_for(a, r"^> x+>$", "'>' marker, no '<', at the start of the line")
+    keys(a, "C-e", "C-u")
+    typed(a, "/connect 127.0.0.1 %d" % server.port)
+    keys(a, "Enter")
+    wait_for(a, r"connected to 127\.0\.0\.1:%d as client (\d+)" % server.port, "dave connected")
+    typed(a, "/nick dave2")
+    keys(a, "Enter")
+    keys(a, "F6")
+    wait_for(a, r"client \d+ dave2 127\.0\.0\.1:\d+ \(you\)", "the list after /nick has the new nick")
+    if re.search(r"renamed \d+ dave2", capture(a)) or not re.search(r"\d\d:\d\d:\d\d nick dave2 ", capture(a)):
+        raise Failure("our own rename should be the one line 'nick dave2':\n" + capture(a))
+    print("ok   own nick change shown once")
+    keys(a, "F10")
+    wait_for(a, r"EXIT=0", "dave quits")
+
+
 def scenario(server):
     start_panes()
     a, b = "e2e:0", "e2e:1"
@@ -170,13 +210,20 @@ def scenario(server):
     keys(a, "Enter")
     wait_for(b, r"message from %d \(alice\) 127\.0\.0\.1:\d+: hello bob, 你好 from the menu" % id_a,
              "message shown on the receiver")
-    wait_for(a, r"delivered \d+ to %d" % id_b, "'delivered' on the sender")
+    wait_for(a, r"sent to %d \(bob\): hello bob, 你好 from the menu \(delivered\)" % id_b,
+             "'delivered' on the sender's line")
+    if re.search(r"delivered \d+ to|\(pending\)", capture(a)):
+        raise Failure("a second 'delivered' line, or the line still pending:\n" + capture(a))
+    print("ok   one line per sent message")
 
     # And as a slash command.
     typed(b, "/send %d hi alice" % id_a)
     keys(b, "Enter")
     wait_for(a, r"message from %d \(bob\) 127\.0\.0\.1:\d+: hi alice" % id_b, "/send reaches alice")
-    wait_for(b, r"delivered \d+ to %d" % id_a, "/send delivered")
+    wait_for(b, r"sent to %d \(alice\): hi alice \(delivered\)" % id_a, "/send delivered")
+    typed(b, "/send 999 nobody")
+    keys(b, "Enter")
+    wait_for(b, r"sending to 999: nobody \(not delivered: no such client", "failure on the sent line")
 
     typed(a, "/time 100")
     keys(a, "Enter")
@@ -269,6 +316,7 @@ def scenario(server):
     if tmux("display-message", "-p", "-t", a, "#{alternate_on}").strip() != "0":
         raise Failure("alternate screen still on after SIGTERM")
     print("ok   terminal restored after SIGTERM")
+    async_connect_and_input_markers(server)
 
 
 def main():

@@ -10,7 +10,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from scserver import Server  # noqa: E402
+from scserver import Server, hanging_port  # noqa: E402
 
 SOCKCHATD, SOCKCHAT = sys.argv[1], sys.argv[2]
 ENV = dict(os.environ, LC_ALL="C.UTF-8", USER="plainuser")
@@ -150,6 +150,28 @@ def test_commands_before_connect(server):
           "/quit stops reading commands", out)
 
 
+def test_connect_cancelled():
+    """A connect that hangs is cut short by SIGTERM: the receiver thread,
+    still connecting, is joined at once."""
+    with hanging_port() as port:
+        p = subprocess.Popen([SOCKCHAT, "--plain", "127.0.0.1", str(port)],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=ENV)
+        time.sleep(1.0)
+        still_connecting = p.poll() is None
+        start = time.monotonic()
+        p.send_signal(signal.SIGTERM)
+        try:
+            out = p.communicate(timeout=10)[0].decode("utf-8", "replace")
+        except subprocess.TimeoutExpired:
+            p.kill()
+            out = p.communicate()[0].decode("utf-8", "replace")
+        took = time.monotonic() - start
+    check(still_connecting and out.startswith("connecting to 127.0.0.1:") and
+          "connected to" not in out, "a hanging connect is still in progress after 1 s", out)
+    check(p.returncode == 128 + signal.SIGTERM and took < 2.0,
+          "SIGTERM while connecting: status 143 in %.2f s (under 2 s)" % took, out)
+
+
 def test_sigterm(server):
     p = subprocess.Popen([SOCKCHAT, "--plain", "127.0.0.1", str(server.port)], stdin=subprocess.PIPE,
                          stdout=subprocess.PIPE, env=ENV)
@@ -243,6 +265,7 @@ def test_server_shutdown():
 def main():
     test_options()
     test_connect_failure()
+    test_connect_cancelled()
     server = Server(SOCKCHATD)
     try:
         test_one_client(server)

@@ -2,8 +2,10 @@
 
 The server is started with --port 0 --port-file, so tests can run in
 parallel, and is always stopped (SIGTERM, then SIGKILL) by stop()."""
+import contextlib
 import os
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -56,3 +58,26 @@ class Server:
         for name in os.listdir(self.tmp):
             os.unlink(os.path.join(self.tmp, name))
         os.rmdir(self.tmp)
+
+
+@contextlib.contextmanager
+def hanging_port():
+    """A loopback port where connect() hangs until its timeout: a listener
+    whose accept queue is full, so the kernel drops further SYNs.  Yields
+    the port number."""
+    lst = socket.socket()
+    fillers = []
+    try:
+        lst.bind(("127.0.0.1", 0))
+        lst.listen(0)
+        for _ in range(3):
+            f = socket.socket()
+            fillers.append(f)
+            f.setblocking(False)
+            f.connect_ex(lst.getsockname())
+        time.sleep(0.3)
+        yield lst.getsockname()[1]
+    finally:
+        for f in fillers:
+            f.close()
+        lst.close()
