@@ -99,11 +99,14 @@ int server_failures() { return g_server_failures; }
 
 Server::Server(ServerOptions opts)
     : host_(opts.bind.empty() || opts.bind == "::" ? "127.0.0.1" : opts.bind), dir_(make_temp_dir()) {
-  spawn(opts);
+  // No destructor runs when the constructor throws: clean up here.
   try {
+    spawn(opts);
     wait_for_port();
   } catch (...) {
     stop_and_judge();
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
     throw;
   }
 }
