@@ -552,8 +552,21 @@ unsigned App::key_clients(const Key& key) {
   }
 }
 
+// How far back the messages pane can scroll: until the oldest line is at
+// its top (counting wrapped rows), not until the pane is empty.
+long App::max_scroll() const {
+  const Rect& r = s_.layout.messages;
+  const int first_w = r.w - kTimestampWidth, next_w = r.w - continuation_indent(r);
+  long rows = 0;
+  for (std::size_t i = 0; i < s_.log.size(); ++i) {
+    rows += static_cast<long>(wrap_cells(sanitize(s_.log[i].text), first_w, next_w).size());
+    if (rows >= r.h) return static_cast<long>(s_.log.size() - 1 - i);
+  }
+  return 0;
+}
+
 unsigned App::scroll_by(long lines) {
-  const long max = s_.log.empty() ? 0 : static_cast<long>(s_.log.size()) - 1;
+  const long max = max_scroll();
   const long next = std::clamp(static_cast<long>(s_.scroll) + lines, 0L, max);
   if (next == static_cast<long>(s_.scroll)) return kNothing;
   s_.scroll = static_cast<std::size_t>(next);

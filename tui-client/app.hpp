@@ -191,6 +191,7 @@ class App {
   unsigned advance_prompt();
   unsigned cancel_prompt();
   unsigned scroll_by(long lines);
+  long max_scroll() const;
   unsigned select_next_client(int steps);
 
   // Wire.

@@ -14,6 +14,7 @@ namespace sc::tui {
 inline constexpr int kMinRows = 14;
 inline constexpr int kMinCols = 70;
 inline constexpr int kMenuWidth = 20;
+inline constexpr int kTimestampWidth = 9;  // "12:00:01 " before each log line
 
 struct Rect {
   int y = 0, x = 0, h = 0, w = 0;
@@ -25,6 +26,10 @@ struct Layout {
   int status_row = 0, title_row = 1, hint_row = 0, input_row = 0;
   Rect menu, messages, clients;  // content areas below the title row
 };
+
+// Where wrapped rows of a log line start in the messages pane: under the
+// text when the pane is wide, near the edge when it is narrow.
+inline int continuation_indent(const Rect& messages) { return messages.w >= 60 ? kTimestampWidth : 2; }
 
 inline Layout compute_layout(int rows, int cols) {
   Layout l;

@@ -139,4 +139,25 @@ int display_width(std::string_view s) {
   return w;
 }
 
+std::vector<std::pair<std::size_t, std::size_t>> wrap_cells(const std::vector<Cell>& cells, int first_w,
+                                                            int next_w) {
+  std::vector<std::pair<std::size_t, std::size_t>> rows;
+  std::size_t start = 0;
+  int limit = first_w;
+  while (start < cells.size()) {
+    int w = 0;
+    std::size_t end = start, last_space = 0;
+    while (end < cells.size() && (w + cells[end].width <= limit || end == start)) {
+      if (cells[end].text == " ") last_space = end;
+      w += cells[end++].width;
+    }
+    if (end < cells.size() && last_space > start) end = last_space + 1;
+    rows.emplace_back(start, end);
+    start = end;
+    limit = next_w;
+  }
+  if (rows.empty()) rows.emplace_back(0, 0);
+  return rows;
+}
+
 }  // namespace sc::tui

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace sc::tui {
@@ -42,5 +43,11 @@ std::vector<Cell> sanitize(std::string_view s);
 std::string sanitize_plain(std::string_view s);
 // Columns that sanitize(s) occupies.
 int display_width(std::string_view s);
+
+// The rows a line of cells wraps into, as [from, to) cell ranges: the first
+// row first_w columns wide, the others next_w.  Breaks after the last space
+// of a row when there is one, inside a word otherwise.  At least one row.
+std::vector<std::pair<std::size_t, std::size_t>> wrap_cells(const std::vector<Cell>& cells, int first_w,
+                                                            int next_w);
 
 }  // namespace sc::tui

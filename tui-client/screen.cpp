@@ -18,7 +18,6 @@ constexpr int kKeyPasteBegin = KEY_MAX + 1;
 constexpr int kKeyPasteEnd = KEY_MAX + 2;
 constexpr const char* kPasteOn = "\033[?2004h";
 constexpr const char* kPasteOff = "\033[?2004l";
-constexpr int kTimestampWidth = 9;  // "12:00:01 "
 
 bool g_active = false;
 SCREEN* g_screen = nullptr;
@@ -133,34 +132,10 @@ void paint_menu(const State& s) {
   if (hint_y < r.y + r.h) draw_text(hint_y, r.x + 1, r.w - 1, "Tab: switch pane", A_DIM);
 }
 
-// The rows one log line wraps into: [from, to) cell ranges.  Breaks after
-// the last space of a row when there is one, inside a word otherwise.
-std::vector<std::pair<std::size_t, std::size_t>> wrap(const std::vector<Cell>& cells, int first_w,
-                                                      int next_w) {
-  std::vector<std::pair<std::size_t, std::size_t>> rows;
-  std::size_t start = 0;
-  int limit = first_w;
-  while (start < cells.size()) {
-    int w = 0;
-    std::size_t end = start, last_space = 0;
-    while (end < cells.size() && (w + cells[end].width <= limit || end == start)) {
-      if (cells[end].text == " ") last_space = end;
-      w += cells[end++].width;
-    }
-    if (end < cells.size() && last_space > start) end = last_space + 1;
-    rows.emplace_back(start, end);
-    start = end;
-    limit = next_w;
-  }
-  if (rows.empty()) rows.emplace_back(0, 0);
-  return rows;
-}
-
 void paint_messages(const State& s) {
   const Rect& r = s.layout.messages;
   const int text_w = r.w - kTimestampWidth;
-  // Narrow panes give continuation rows the timestamp column too.
-  const int indent = r.w >= 60 ? kTimestampWidth : 2;
+  const int indent = continuation_indent(r);
   struct Row {
     const LogLine* line;
     std::vector<Cell> cells;
@@ -172,7 +147,7 @@ void paint_messages(const State& s) {
   for (std::size_t n = s.log.size() - s.scroll; n-- > 0 && static_cast<int>(rows.size()) < r.h;) {
     const LogLine& l = s.log[n];
     std::vector<Cell> cells = sanitize(l.text);
-    const auto parts = wrap(cells, text_w, r.w - indent);
+    const auto parts = wrap_cells(cells, text_w, r.w - indent);
     for (std::size_t k = parts.size(); k-- > 0 && static_cast<int>(rows.size()) < r.h;) {
       rows.push_back(Row{&l, cells, parts[k].first, parts[k].second, k == 0});
     }

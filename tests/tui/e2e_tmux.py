@@ -230,9 +230,20 @@ def scenario(server):
     wait_for(a, r"100/100 responses in [\d.]+ ms \(rtt min/median/max", "/time 100 shows 100/100")
 
     # Scrollback: PgUp shows older lines and says so; PgDn comes back.
+    for _ in range(3):
+        keys(a, "F1")  # help: enough lines to overflow the pane
+    wait_for(a, r"Esc cancels\.\s.*\n(.*\n){0,3}.*commands:", "help shown, more lines than the pane has rows")
     keys(a, "PPage")
     wait_for(a, r"newer below: PgDn", "PgUp scrolls back")
-    keys(a, "NPage")
+    for _ in range(6):
+        keys(a, "PPage")
+    deadline = time.monotonic() + WAIT
+    while "sockchat %s: F2" % "0.1.0" not in capture(a).splitlines()[2]:
+        if time.monotonic() > deadline:
+            raise Failure("PgUp does not stop with the oldest line at the top:\n" + capture(a))
+        time.sleep(0.1)
+    print("ok   PgUp stops with the oldest line on the pane's top row")
+    keys(a, "NPage", "NPage")
     wait_gone(a, r"newer below", "PgDn returns to the newest")
 
     # A peer sends escape sequences: they must show as ^[ and do nothing.

@@ -112,3 +112,32 @@ TEST_CASE("random bytes always come out terminal-safe") {
     CHECK(terminal_safe(sanitize_plain(s)));
   }
 }
+
+namespace {
+
+// The rows wrap_cells() makes, as text.
+std::vector<std::string> wrapped(std::string_view s, int first_w, int next_w) {
+  const std::vector<Cell> cells = sanitize(s);
+  std::vector<std::string> rows;
+  for (const auto& [from, to] : wrap_cells(cells, first_w, next_w)) {
+    std::string row;
+    for (std::size_t i = from; i < to; ++i) row += cells[i].text;
+    rows.push_back(row);
+  }
+  return rows;
+}
+
+}  // namespace
+
+TEST_CASE("wrap_cells breaks after spaces, inside over-long words, by width") {
+  CHECK(wrapped("", 10, 10) == std::vector<std::string>{""});
+  CHECK(wrapped("short", 10, 10) == std::vector<std::string>{"short"});
+  CHECK(wrapped("hello big world", 10, 10) == std::vector<std::string>{"hello big ", "world"});
+  CHECK(wrapped("abcdefghijkl", 5, 4) == std::vector<std::string>{"abcde", "fghi", "jkl"});
+  // Wide characters take two columns and are never split.
+  CHECK(wrapped("你好你好", 5, 5) == std::vector<std::string>{"你好", "你好"});
+  // Caret notation counts as its two visible columns.
+  CHECK(wrapped("ab\x1b" "cd", 3, 3) == std::vector<std::string>{"ab", "^[c", "d"});
+  // A width too small for one cell still makes progress: one cell per row.
+  CHECK(wrapped("你x", 1, 1) == std::vector<std::string>{"你", "x"});
+}
