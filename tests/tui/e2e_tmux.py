@@ -167,8 +167,40 @@ def async_connect_and_input_markers(server):
     if re.search(r"renamed \d+ dave2", capture(a)) or not re.search(r"\d\d:\d\d:\d\d nick dave2 ", capture(a)):
         raise Failure("our own rename should be the one line 'nick dave2':\n" + capture(a))
     print("ok   own nick change shown once")
+    clients_pane_paging(a, server)
     keys(a, "F10")
     wait_for(a, r"EXIT=0", "dave quits")
+
+
+def clients_pane_paging(a, server):
+    """25 more clients than the pane holds: it says which part is in view,
+    and PgUp/PgDn/Home/End move the selection a page or to the ends."""
+    others = [subprocess.Popen([SOCKCHAT, "--plain", "--nick", "many%02d" % i, "127.0.0.1",
+                                str(server.port)], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                               env=ENV) for i in range(25)]
+    try:
+        wait_for(a, r"Clients 1-18 of 26", "a full clients pane says which part is shown", timeout=20)
+        keys(a, "Tab", "Tab")
+        wait_for(a, r"arrows pick who plain text goes to", "clients pane focused")
+        keys(a, "End")
+        wait_for(a, r"Clients 9-26 of 26", "End selects the last client")
+        wait_for(a, r"^to \d+ many\d\d>", "the last client is the one typed to")
+        keys(a, "Home")
+        wait_for(a, r"Clients 1-18 of 26", "Home goes back to the first")
+        keys(a, "NPage")
+        wait_for(a, r"Clients 2-19 of 26", "PgDn moves the selection a page")
+        keys(a, "PPage")
+        wait_for(a, r"Clients 1-18 of 26(.*\n)+.*>\d+ dave2 \(you\)", "PgUp a page back to the first")
+        keys(a, "Escape")
+    finally:
+        for p in others:
+            p.stdin.close()
+        for p in others:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
 
 
 def scenario(server):
