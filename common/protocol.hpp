@@ -29,8 +29,11 @@ inline constexpr std::size_t kMaxStr8Bytes = 255;
 // (a LIST of many clients), but never above this.
 inline constexpr std::uint32_t kMaxServerPayload = 16u * 1024 * 1024;
 // Bounds of the server's configurable max request payload (--max-payload).
+// The top leaves 1 KiB below kMaxServerPayload: a SEND's text is forwarded in
+// a MESSAGE that adds up to 287 bytes of sender fields, and that MESSAGE must
+// still be accepted by every client.
 inline constexpr std::uint32_t kMinMaxPayload = 64;
-inline constexpr std::uint32_t kMaxMaxPayload = 16u * 1024 * 1024;
+inline constexpr std::uint32_t kMaxMaxPayload = kMaxServerPayload - 1024;  // 16776192
 inline constexpr std::uint32_t kDefaultMaxPayload = 65536;
 
 enum class Kind : std::uint8_t {

@@ -24,7 +24,7 @@ constexpr const char* kHelp =
     "      --idle-timeout S       close a connection that sent no request for S seconds;\n"
     "                             must exceed the heartbeat (default: 30)\n"
     "      --delivery-timeout S   seconds a target has to acknowledge a message, 1..65535 (default: 5)\n"
-    "      --max-payload BYTES    largest request payload, 64..16777216 (default: 65536)\n"
+    "      --max-payload BYTES    largest request payload, 64..16776192 (default: 65536)\n"
     "      --sendq BYTES          most unsent bytes queued for one client, at least\n"
     "                             max-payload + 128, at most 1 GiB (default: 1048576)\n"
     "      --max-send-rate N      SENDs per second per client, burst 2N; 0 = unlimited (default: 200)\n"
@@ -142,7 +142,7 @@ bool apply_option(int c, const char* arg, Options& o) {
     case kDeliveryTimeout:
       return set_number("delivery-timeout", arg, 1, 65535, "1..65535", o.delivery_timeout_s);
     case kMaxPayload:
-      return set_number("max-payload", arg, kMinMaxPayload, kMaxMaxPayload, "64..16777216",
+      return set_number("max-payload", arg, kMinMaxPayload, kMaxMaxPayload, "64..16776192",
                         o.max_payload);
     case kSendq: return set_number("sendq", arg, 1, kMaxSendq, "1..1073741824", o.sendq);
     case kMaxSendRate:
