@@ -273,8 +273,9 @@ unsigned App::show_help() {
   }
   if (!s_.options.plain) {
     d |= add_line(LineKind::Info, "keys: Tab switches input/menu/clients; in the menu arrows+Enter or the");
-    d |= add_line(LineKind::Info, "  letter; F1-F10 work anywhere; in the clients pane arrows pick who plain");
-    d |= add_line(LineKind::Info, "  text goes to; PgUp/PgDn scroll; Up/Down recall input; Esc cancels.");
+    d |= add_line(LineKind::Info, "  letter; F1-F10 work anywhere; in the clients pane arrows, PgUp/PgDn,");
+    d |= add_line(LineKind::Info, "  Home/End pick who plain text goes to; elsewhere PgUp/PgDn scroll;");
+    d |= add_line(LineKind::Info, "  Up/Down recall input; Esc cancels a prompt or a connect.");
   }
   return d;
 }
