@@ -315,17 +315,6 @@ void put_not_delivered(Bytes& out, const NotDelivered& v) {
 
 // ---------------------------------------------------------------------------
 // Frame decoding.
-//
-// The buffer holds [start_, data end) unconsumed bytes.  The header gives
-// FrameDecoder no field for the end of the received data separate from
-// buf_.size(), and write_space() must hand out room beyond that end; so the
-// size of the room handed out and not yet committed travels in the high 32
-// bits of skip_ (skip counts are u32 lengths and never need those bits).
-
-namespace {
-constexpr unsigned kSpaceShift = 32;
-constexpr std::uint64_t kSkipMask = 0xFFFFFFFFu;
-}  // namespace
 
 Status status_for(DecodeResult r) {
   switch (r) {
@@ -392,82 +381,63 @@ Header partial_header(const std::uint8_t* p, std::size_t n) {
   return h;
 }
 
-// Where the received data ends: buf_ minus write space not yet committed.
-std::size_t data_end(const Bytes& buf, std::uint64_t skip) {
-  return buf.size() - static_cast<std::size_t>(skip >> kSpaceShift);
-}
-
-// Forgets write space handed out and not committed.
-void drop_space(Bytes& buf, std::uint64_t& skip) {
-  buf.resize(data_end(buf, skip));
-  skip &= kSkipMask;
-}
-
-// Drops buffered bytes of a TooLarge payload.
-void discard_skipped(const Bytes& buf, std::size_t& start, std::uint64_t& skip) {
-  const std::uint64_t left = skip & kSkipMask;
-  if (left == 0) return;
-  const std::size_t avail = data_end(buf, skip) - start;
-  const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(left, avail));
-  start += n;
-  skip -= n;
-}
-
-// Moves unconsumed bytes to the front, amortised: only when the buffer is
-// fully consumed (free) or more than half of it is dead space, so each byte
-// is moved O(1) times on average.  Invalidates frame payload views.
-void compact(Bytes& buf, std::size_t& start) {
-  if (start == 0) return;
-  if (start == buf.size()) {
-    buf.clear();
-  } else if (start > buf.size() / 2) {
-    buf.erase(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(start));
-  } else {
-    return;
-  }
-  start = 0;
-}
-
 }  // namespace
 
+// Makes room for `min` more bytes after end_.  Moves unconsumed bytes to the
+// front only when that is cheap or needed: the buffer is fully consumed, more
+// than half of it is dead space, or the room would otherwise not suffice; so
+// each byte moves O(1) times on average.  Grows geometrically.  Invalidates
+// frame payload views.
+void FrameDecoder::make_room(std::size_t min) {
+  if (start_ == end_) {
+    start_ = end_ = 0;
+  } else if (start_ > buf_.size() / 2 || (start_ > 0 && buf_.size() - end_ < min)) {
+    std::memmove(buf_.data(), buf_.data() + start_, end_ - start_);
+    end_ -= start_;
+    start_ = 0;
+  }
+  if (buf_.size() - end_ < min) buf_.resize(std::max(end_ + min, 2 * buf_.size()));
+}
+
+// Drops received bytes of a TooLarge payload.
+void FrameDecoder::discard_skipped() {
+  const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(skip_, end_ - start_));
+  start_ += n;
+  skip_ -= n;
+}
+
 void FrameDecoder::feed(ByteView bytes) {
-  drop_space(buf_, skip_);
+  space_ = 0;  // feeding forgets room handed out and not committed
+  discard_skipped();
   // Skipped payload never enters the buffer.
-  if (skip_ != 0 && start_ == buf_.size()) {
-    const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(skip_, bytes.size()));
+  if (skip_ != 0) {
+    const auto n = static_cast<std::size_t>(std::min<std::uint64_t>(skip_, bytes.size()));
     skip_ -= n;
     bytes = bytes.subspan(n);
   }
   if (bytes.empty()) return;
-  compact(buf_, start_);
-  buf_.insert(buf_.end(), bytes.begin(), bytes.end());
+  make_room(bytes.size());
+  std::memcpy(buf_.data() + end_, bytes.data(), bytes.size());
+  end_ += bytes.size();
 }
 
 std::span<std::uint8_t> FrameDecoder::write_space(std::size_t min) {
-  assert(min <= kSkipMask);
-  min = std::min<std::size_t>(min, kSkipMask);  // must fit the high half of skip_
-  drop_space(buf_, skip_);
-  compact(buf_, start_);
-  const std::size_t end = buf_.size();
-  buf_.resize(end + min);
-  skip_ |= std::uint64_t{min} << kSpaceShift;
-  return {buf_.data() + end, min};
+  make_room(min);
+  space_ = min;
+  return {buf_.data() + end_, min};
 }
 
 void FrameDecoder::commit(std::size_t n) {
-  const std::size_t space = skip_ >> kSpaceShift;
-  assert(n <= space);
-  n = std::min(n, space);
-  buf_.resize(buf_.size() - space + n);
-  skip_ &= kSkipMask;
-  discard_skipped(buf_, start_, skip_);
+  assert(n <= space_);
+  end_ += std::min(n, space_);
+  space_ = 0;
+  discard_skipped();
 }
 
 DecodeResult FrameDecoder::next(Frame& frame) {
   if (fatal_ != DecodeResult::NeedMore) return fatal_;
-  discard_skipped(buf_, start_, skip_);
-  const std::size_t end = data_end(buf_, skip_);
-  const std::size_t avail = end - start_;
+  discard_skipped();
+  const std::size_t avail = end_ - start_;
   const std::uint8_t* p = buf_.data() + start_;
   if (const DecodeResult bad = check_prefix(role_, p, avail); bad != DecodeResult::NeedMore) {
     frame.header = partial_header(p, avail);
@@ -479,7 +449,7 @@ DecodeResult FrameDecoder::next(Frame& frame) {
   if (h.length > max_payload_) {
     start_ += kHeaderSize;
     skip_ += h.length;
-    discard_skipped(buf_, start_, skip_);
+    discard_skipped();
     frame.header = h;
     frame.payload = {};
     return DecodeResult::TooLarge;
@@ -492,16 +462,14 @@ DecodeResult FrameDecoder::next(Frame& frame) {
 }
 
 std::size_t FrameDecoder::pending() const {
-  const std::size_t end = data_end(buf_, skip_);
-  return end - start_ + static_cast<std::size_t>(skip_ & kSkipMask);
+  return end_ - start_ + static_cast<std::size_t>(skip_);
 }
 
 void FrameDecoder::shrink_if_idle() {
-  if (start_ != buf_.size()) return;  // bytes pending, or write space handed out
+  if (start_ != end_ || space_ != 0) return;  // bytes pending, or room handed out
   Bytes().swap(buf_);
-  start_ = 0;
+  start_ = end_ = 0;
 }
-
 
 // ---------------------------------------------------------------------------
 // Payload decoding.

@@ -113,10 +113,19 @@ class FrameDecoder {
   std::uint32_t max_payload() const { return max_payload_; }
 
  private:
+  void make_room(std::size_t min);
+  void discard_skipped();
+
   Role role_;
   std::uint32_t max_payload_;
+  // buf_ is sized to the memory it owns (grown, and so zero-filled, only
+  // when it must grow); received bytes are [start_, end_), free room is
+  // [end_, buf_.size()).  Keeping the end apart from the vector's size means
+  // write_space() never zero-fills the room it hands out.
   Bytes buf_;
   std::size_t start_ = 0;      // first unconsumed byte in buf_
+  std::size_t end_ = 0;        // one past the last received byte
+  std::size_t space_ = 0;      // room handed out by write_space(), not yet committed
   std::uint64_t skip_ = 0;     // payload bytes of a TooLarge frame left to discard
   DecodeResult fatal_ = DecodeResult::NeedMore;
 };
