@@ -94,8 +94,12 @@ lab_bg python3 "$LAB_TMP/clients.py" "$PORT" 4 "$LAB_TMP" >"$LAB_TMP/clients.out
 wait_for 40 grep -q "^client 4:" "$LAB_TMP/clients.out" ||
   { cat "$LAB_TMP/clients.out"; echo "the clients did not report" >&2; exit 1; }
 cat "$LAB_TMP/clients.out"
-echo "\$ ss -tan '( sport = :$PORT or dport = :$PORT )'"
-ss -tan "( sport = :$PORT or dport = :$PORT )"
+echo "The server's side (local port $PORT): the listener and the queued connections"
+echo "\$ ss -tan '( sport = :$PORT )'"
+ss -tan "( sport = :$PORT )"
+echo "The clients' side (peer port $PORT):"
+echo "\$ ss -tan '( dport = :$PORT )'"
+ss -tan "( dport = :$PORT )"
 before_accept=$(count_lines "pause over" "$LAB_TMP/listen.out")
 early=$(count_lines "connect() returned" "$LAB_TMP/clients.out")
 listener=$(ss -Hltn "sport = :$PORT")
