@@ -14,7 +14,7 @@
 #    no RST: the client's kernel never got the chance to say anything;
 #  - `ss -tno` on the server: the connection stays ESTABLISHED; TCP itself
 #    does not notice a silent peer (timer:(keepalive,...) is the kernel's
-#    own, slower, check; timer:(on,...) retransmits unacknowledged data);
+#    own probe timer; timer:(on,...) retransmits unacknowledged data);
 #  - a SEND from the second client to the vanished one is answered "not
 #    delivered": no ACK came within the delivery timeout;
 #  - the server drops the client after the idle timeout (6 s here, heartbeat
