@@ -14,7 +14,11 @@
 # receiver can only find the frames from the header's length field.
 #
 # Run:   sudo docs/lab/04-segments.sh          (root: capture and strace)
-# Look:  100 requests in 1 send() and 1 segment; 100 responses in far fewer
+# A naive python3 client that writes each request with its own send()
+# shows Nagle's algorithm at work, for comparison.
+#
+# Look:  Nagle on: far fewer segments than send() calls;
+#        100 requests in 1 send() and 1 segment; 100 responses in far fewer
 #        send() calls; one 150 KB send() in several segments.
 
 # shellcheck source=lib.sh
@@ -23,6 +27,7 @@ lab_binaries
 need_root "capturing on lo and tracing the server"
 need_tool tshark tshark
 need_tool strace strace
+need_tool python3 python3
 
 BIG=150000      # bytes in the large message: more than one loopback segment
 BURST=50        # messages in the burst (below the server's rate limit)
@@ -67,9 +72,43 @@ printf '/send %s %s\n' "$MY_ID" "$(head -c "$BIG" /dev/zero | tr '\0' x)" >&3
 step 30 ge '^delivered ' $((BURST + 1))
 exec 3>&-
 wait "$CLIENT_PID" || true
-capture_stop
 kill -INT "$SERVER_STRACE" 2>/dev/null || true
 wait "$SERVER_STRACE" 2>/dev/null || true
+
+# A naive client for comparison: a few lines of python3 that write each
+# TIME request with its own send(), once with Nagle on (the default) and
+# once with TCP_NODELAY.  It prints its port and its send() count.
+cat >"$LAB_TMP/naive.py" <<'PY'
+import socket, struct, sys
+port, nodelay, count = int(sys.argv[1]), sys.argv[2] == "nodelay", int(sys.argv[3])
+s = socket.create_connection(("127.0.0.1", port), timeout=30)
+if nodelay:
+    s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+def frame():  # one whole frame, found by its length field
+    def exactly(n):
+        b = b""
+        while len(b) < n:
+            chunk = s.recv(n - len(b))
+            if not chunk:
+                sys.exit("server closed")
+            b += chunk
+        return b
+    header = exactly(16)
+    exactly(struct.unpack(">I", header[12:16])[0])
+def request(kind_type, rid):
+    assert s.send(b"SC\x01\x01" + bytes([kind_type]) + b"\x00\x00\x00" + struct.pack(">II", rid, 0)) == 16
+frame()  # HELLO
+for i in range(1, count + 1):
+    request(1, i)  # TIME
+for i in range(count):
+    frame()
+request(9, count + 1)  # BYE
+frame()
+print(s.getsockname()[1], count + 1)
+PY
+NAGLE_OUT=$(python3 "$LAB_TMP/naive.py" "$LAB_PORT" nagle 100) || NAGLE_OUT=
+NODELAY_OUT=$(python3 "$LAB_TMP/naive.py" "$LAB_PORT" nodelay 100) || NODELAY_OUT=
+capture_stop
 
 section "What the client printed (long lines cut)"
 grep -vE '^(sending to|delivered|message from)' "$LAB_TMP/client.out" | cut -c1-100 | sed 's/^/  | /'
@@ -87,23 +126,26 @@ SFD=$(sock_fd "$LAB_TMP/server.trace")
 calls() {
   grep -E "^[0-9]+ +$3\($2, \"${4:-}" "$1" | grep -cE '\) = [1-9][0-9]*$' || true
 }
+# ours FILTER ARGS...: tshark_read limited to the sockchat client's
+# connection, the first one in the capture.
+ours() { tshark_read -Y "tcp.stream == 0 && ($1)" "${@:2}"; }
 # The sockchat frames and data segments of one direction (client|server).
 from() {
   if [ "$1" = server ]; then echo "tcp.srcport == $LAB_PORT"; else echo "tcp.srcport != $LAB_PORT"; fi
 }
 frames() {
-  tshark_read -Y "sockchat && $(from "$1")" -T fields -E 'aggregator=,' -e sockchat.type |
+  ours "sockchat && $(from "$1")" -T fields -E 'aggregator=,' -e sockchat.type |
     tr ',' '\n' | grep -c . || true
 }
-segments() { tshark_read -Y "tcp.len > 0 && $(from "$1")" -T fields -e tcp.len | grep -c . || true; }
+segments() { ours "tcp.len > 0 && $(from "$1")" -T fields -e tcp.len | grep -c . || true; }
 # Segments that carry TIME requests / responses, big SEND pieces.
-TIME_REQ_SEGS=$(tshark_read -Y "sockchat.kind == 1 && sockchat.type == 1" -T fields -e frame.number | grep -c . || true)
-TIME_REQ_MAX=$(tshark_read -Y "sockchat.kind == 1 && sockchat.type == 1" -T fields -E 'aggregator=,' \
+TIME_REQ_SEGS=$(ours "sockchat.kind == 1 && sockchat.type == 1" -T fields -e frame.number | grep -c . || true)
+TIME_REQ_MAX=$(ours "sockchat.kind == 1 && sockchat.type == 1" -T fields -E 'aggregator=,' \
   -e sockchat.type | awk -F, '{ if (NF > m) m = NF } END { print m + 0 }')
-TIME_RESP_SEGS=$(tshark_read -Y "sockchat.kind == 2 && sockchat.type == 1" -T fields -e frame.number | grep -c . || true)
-BIG_SEGS=$(tshark_read -Y "sockchat.kind == 1 && sockchat.length > 100000" -T fields \
+TIME_RESP_SEGS=$(ours "sockchat.kind == 2 && sockchat.type == 1" -T fields -e frame.number | grep -c . || true)
+BIG_SEGS=$(ours "sockchat.kind == 1 && sockchat.length > 100000" -T fields \
   -e tcp.segment.count | head -n 1)
-BIG_MSG_SEGS=$(tshark_read -Y "sockchat.kind == 3 && sockchat.length > 100000" -T fields \
+BIG_MSG_SEGS=$(ours "sockchat.kind == 3 && sockchat.length > 100000" -T fields \
   -e tcp.segment.count | head -n 1)
 C_TIME_CALLS=$(calls "$LAB_TMP/client.trace" "$CFD" sendto 'SC\\1\\1\\1\\0')
 C_TIME_BYTES=$(grep -E "sendto\($CFD, \"SC\\\\1\\\\1\\\\1\\\\0" "$LAB_TMP/client.trace" |
@@ -125,12 +167,35 @@ Nagle's algorithm (RFC 896, on by default) holds a small write back while
 earlier data is still unacknowledged, to send fewer, fuller segments.  With
 the receiver's delayed ACKs it can stall a request/response protocol for
 tens of milliseconds, so interactive programs set TCP_NODELAY.  Both of ours
-do: every send() is pushed out at once.  Fewer segments here come from the
-applications writing in batches and from the kernel, not from Nagle.
+do: every send() is pushed out at once, and the sockchat client batches by
+itself instead (below).  To see Nagle at work, a naive client (python3)
+writes 100 TIME requests with one send() each, with Nagle on and off.
+TXT
+read -r NAGLE_PORT NAGLE_SENDS <<<"${NAGLE_OUT:-0 0}"
+read -r NODELAY_PORT NODELAY_SENDS <<<"${NODELAY_OUT:-0 0}"
+# seg_lens PORT: the payload sizes of that client's data segments.
+seg_lens() { tshark_read -Y "tcp.srcport == $1 && tcp.len > 0" -T fields -e tcp.len | tr '\n' ' '; }
+NAGLE_LENS=$(seg_lens "$NAGLE_PORT")
+NODELAY_LENS=$(seg_lens "$NODELAY_PORT")
+NAGLE_SEGS=$(wc -w <<<"$NAGLE_LENS")
+NODELAY_SEGS=$(wc -w <<<"$NODELAY_LENS")
+observe "Nagle on:    $NAGLE_SENDS send() calls of 16 bytes -> $NAGLE_SEGS data segments"
+echo "  segment sizes: $(cut -d' ' -f1-24 <<<"$NAGLE_LENS")$([ "$NAGLE_SEGS" -gt 24 ] && echo ...)"
+observe "TCP_NODELAY: $NODELAY_SENDS send() calls of 16 bytes -> $NODELAY_SEGS data segments"
+echo "  segment sizes: $(cut -d' ' -f1-24 <<<"$NODELAY_LENS")$([ "$NODELAY_SEGS" -gt 24 ] && echo ...)"
+explain <<'TXT'
+With Nagle on, the first request leaves at once; the next ones are held
+while it is unacknowledged, and the server's kernel delays its ACK to send
+it with the answer.  When the answer arrives, everything written meanwhile
+leaves as one segment (sizes that are multiples of 16).  With TCP_NODELAY
+far more segments leave; they are not always one per send(): Linux
+"autocorking" lets a small write join a segment still queued in the
+kernel.  Exact numbers change from run to run; the way they compare does
+not.
 TXT
 
 section "/time 100: 100 requests, how many send() calls and segments?"
-tshark_read -Y "sockchat.type == 1" -T fields -E 'aggregator=,' \
+ours "sockchat.type == 1" -T fields -E 'aggregator=,' \
   -e frame.number -e tcp.srcport -e tcp.len -e sockchat.type |
   awk -F'\t' -v port="$LAB_PORT" '{
     printf "  packet %-4s %s  %5s bytes  %3d TIME frames\n", $1,
@@ -177,6 +242,8 @@ frame, however the bytes were cut into segments and recv() results.
 TXT
 
 section "Checks"
+check test "$NAGLE_SENDS" -eq 101 -a "$NAGLE_SEGS" -lt "$NAGLE_SENDS" -- \
+  "Nagle on: fewer segments ($NAGLE_SEGS) than send() calls ($NAGLE_SENDS)"
 check test -n "$CFD" -a -n "$SFD" -- "both sides set TCP_NODELAY (Nagle off) on their socket (client fd $CFD, server fd $SFD)"
 check test "$C_TIME_CALLS" -eq 1 -a "${C_TIME_BYTES:-0}" -eq 1600 -- \
   "the client wrote /time 100 with one send() of 1600 bytes (100 frames x 16)"
