@@ -32,6 +32,7 @@ wait_for 20 grep -q "Capture started" "$LAB_TMP/tshark.log" || true
 # the read end without a copy of ours, so closing ours is its EOF.
 mkfifo "$LAB_TMP/in"
 exec 3<>"$LAB_TMP/in"
+: >"$LAB_TMP/client.out"
 # (Not lab_bg: a background command's stdin must be redirected on the
 # command itself, or bash gives it /dev/null.)
 "$SOCKCHAT" --plain --nick student 127.0.0.1 "$LAB_PORT" \

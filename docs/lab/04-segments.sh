@@ -11,13 +11,12 @@
 # TCP_NODELAY (Nagle off), the client writes a whole /time batch with one
 # send(), the server answers everything it read with one send(), the kernel
 # merges small writes (autocorking) and splits large ones (MSS), and so a
-# receiver can only find the frames from the header's length field.
+# receiver can only find the frames from the header's length field.  A
+# naive python3 client that writes each request with its own send() shows
+# Nagle's algorithm at work, for comparison.
 #
 # Run:   sudo docs/lab/04-segments.sh          (root: capture and strace)
-# A naive python3 client that writes each request with its own send()
-# shows Nagle's algorithm at work, for comparison.
-#
-# Look:  Nagle on: far fewer segments than send() calls;
+# Look:  Nagle on: fewer segments than send() calls;
 #        100 requests in 1 send() and 1 segment; 100 responses in far fewer
 #        send() calls; one 150 KB send() in several segments.
 
@@ -48,6 +47,7 @@ wait_for 20 grep -q "Capture started" "$LAB_TMP/tshark.log" || true
 # one before; closing our end is its end of input (then BYE, exit).
 mkfifo "$LAB_TMP/in"
 exec 3<>"$LAB_TMP/in"
+: >"$LAB_TMP/client.out"
 strace -f -s 16 -e trace=sendto,setsockopt -o "$LAB_TMP/client.trace" \
   "$SOCKCHAT" --plain --nick student 127.0.0.1 "$LAB_PORT" \
   <"$LAB_TMP/in" 3>&- >"$LAB_TMP/client.out" 2>&1 &
@@ -205,7 +205,7 @@ observe "server: 100 TIME responses written with $S_TIME_CALLS send() call(s), c
 explain <<'TXT'
 Pipelining: the client builds all 100 frames (16 bytes each) and writes them
 with a single send(), so one segment carries 100 frames.  The server reads
-what arrived (one recv() gets all 1600 bytes), answers every complete frame
+what arrived (all 1600 bytes fit in one recv()), answers every complete frame
 into its output buffer and writes that buffer with one send().  Neither side
 waits for an answer between requests: that is why 100 requests cost about
 one round trip, not 100 (experiment 8 measures it).
@@ -234,11 +234,12 @@ of the burst of $BURST messages; segments and send() calls come out close but
 rarely equal: the large message is one send() but several segments, and
 Linux "autocorking" may merge a small write into a segment still waiting
 in the queue, even with TCP_NODELAY.  The server writes everything it has
-at once (a MESSAGE and a SEND response can share a send()).  TCP delivers a byte stream: it keeps the order of the
-bytes and nothing else.  That is why every sockchat frame starts with a
-16-byte header whose last field is the payload length: the receiver reads
-the header, then exactly that many bytes, and the next byte starts the next
-frame, however the bytes were cut into segments and recv() results.
+at once (a MESSAGE and a SEND response can share a send()).  TCP delivers
+a byte stream: it keeps the order of the bytes and nothing else.  That is
+why every sockchat frame starts with a 16-byte header whose last field is
+the payload length: the receiver reads the header, then exactly that many
+bytes, and the next byte starts the next frame, however the bytes were cut
+into segments and recv() results.
 TXT
 
 section "Checks"
