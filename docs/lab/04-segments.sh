@@ -38,8 +38,10 @@ start_server --max-payload 200000
 lab_bg strace -f -s 16 -e trace=sendto,recvfrom,setsockopt \
   -o "$LAB_TMP/server.trace" -p "$LAB_SERVER_PID" 2>"$LAB_TMP/strace.log"
 SERVER_STRACE=$LAB_PID
+# Attaching needs ptrace rights over a process that is not our child
+# (kernel.yama.ptrace_scope, container limits): without them, skip.
 wait_for 20 grep -q attached "$LAB_TMP/strace.log" ||
-  { cat "$LAB_TMP/strace.log"; echo "strace could not attach" >&2; exit 1; }
+  lab_skip "strace cannot attach to the running server here: $(head -n 1 "$LAB_TMP/strace.log")"
 capture_start "$LAB_TMP/cap.pcap" "tcp port $LAB_PORT"
 wait_for 20 grep -q "Capture started" "$LAB_TMP/tshark.log" || true
 
