@@ -103,7 +103,7 @@ A packet number listed twice is one TCP segment carrying two frames: TCP
 moves bytes, not messages (experiment 4).
 TXT
 
-# frame_hex TSHARK-FILTER KIND TYPE: the hex of the first frame of that
+# frame_hex TSHARK-FILTER KIND TYPE: the hex of the last frame of that
 # kind and type in the server's segments matching the filter.  It walks the
 # segment's bytes frame by frame using each header's length field, exactly
 # as a receiver does.
@@ -118,10 +118,11 @@ frame_hex() {
         gsub(/:/, ""); s = tolower($0)
         while (length(s) >= 32) {
           n = 32 + 2 * hex(substr(s, 25, 8))
-          if (substr(s, 7, 4) == want) { print substr(s, 1, n); exit }
+          if (substr(s, 7, 4) == want) last = substr(s, 1, n)
           s = substr(s, n + 1)
         }
-      }'
+      }
+      END { print last }'
 }
 # hexdump HEX: 16 bytes per row, offsets in decimal, as od would print it.
 hexdump_rows() {
@@ -142,12 +143,12 @@ ZONE_LEN=$((16#$(bytes "$TIME_HEX" 28 1)))
 ZONE=$(printf "$(bytes "$TIME_HEX" 29 "$ZONE_LEN" | sed 's/../\\x&/g')" | tr -cd '[:alnum:]+-')
 explain <<TXT
 Row 0000 is the header: 53 43 magic "SC", 01 version, 02 kind RESPONSE,
-01 type TIME, 00 status OK, 00 00 reserved, then at offsets 8-11 the id of
-the request it answers ($((16#$(bytes "$TIME_HEX" 8 4)))) and at 12-15 the payload length
-($((16#$(bytes "$TIME_HEX" 12 4))) bytes), both big-endian.  The payload starts at offset
-16: an i64 of microseconds since 1970 (offsets 16-23), an i32 UTC offset
-in seconds (24-27), then a str8 zone name: one length byte (28) and the
-letters (29 on).
+01 type TIME, 00 status OK, 00 00 reserved; offsets 8-11: the id of the
+request it answers, here $((16#$(bytes "$TIME_HEX" 8 4))); offsets 12-15: the payload length, here $((16#$(bytes "$TIME_HEX" 12 4))) bytes.
+Numbers are big-endian.  The payload starts at offset 16: an i64 of
+microseconds since 1970 (offsets 16-23), an i32 UTC offset in seconds
+(24-27), then a str8 zone name: one length byte (28) and the letters
+(29 on).
 TXT
 observe "server time $TIME_US us since the epoch = $(date -u -d "@$((TIME_US / 1000000))" '+%F %T') UTC, zone $ZONE"
 tshark_read -Y sockchat.time.us -T fields -e sockchat.time.us -e sockchat.time.zone |
@@ -173,12 +174,13 @@ LIST_FIELDS=$(tshark_read -Y sockchat.list.count -T fields -E 'aggregator=,' \
   -e sockchat.list.count -e sockchat.entry.id -e sockchat.entry.addr -e sockchat.entry.nick | tail -n 1)
 IFS=$'\t' read -r LIST_COUNT ENTRY_IDS ENTRY_ADDRS ENTRY_NICKS <<<"$LIST_FIELDS"
 ENTRIES=$(tr ',' '\n' <<<"$ENTRY_IDS" | grep -c . || true)
-explain <<'TXT'
+explain <<TXT
 Type 03 LIST.  Offsets 16-19: u32 count.  Then one entry per client, here
 from offset 20: u32 client id (20-23), the address as family byte 04 (24),
-four IPv4 bytes 7f 00 00 01 = 127.0.0.1 (25-28) and a u16 port (29-30),
-an i64 connected-at in microseconds (31-38), and a str8 nick: length byte
-(39) and the letters (40 on).  A second client would start right after.
+four IPv4 bytes 7f 00 00 01 = 127.0.0.1 (25-28) and a u16 port (29-30:
+$(bytes "$LIST_HEX" 29 1) $(bytes "$LIST_HEX" 30 1) = $((16#$(bytes "$LIST_HEX" 29 2)))), an i64 connected-at in microseconds (31-38), and
+a str8 nick: length byte (39) and the letters (40 on).  A second client
+would start right after.
 TXT
 observe "LIST count $LIST_COUNT, entries decoded: $ENTRIES (ids $ENTRY_IDS, address $ENTRY_ADDRS, nick $ENTRY_NICKS)"
 
