@@ -43,11 +43,15 @@ struct Options {
   int accept_for_s = 10;
 };
 
+constexpr const char* kUsage =
+    "usage: listen-pause [--port N] [--port-file FILE] [--backlog N] [--pause S] "
+    "[--accept-for S]\n"
+    "Listens on 127.0.0.1 (port 0: any free port) with the given backlog, waits\n"
+    "--pause seconds (or until SIGUSR1) before calling accept(), then accepts for\n"
+    "--accept-for seconds, printing each peer and the bytes it had sent.\n";
+
 [[noreturn]] void usage(const char* why) {
-  std::fprintf(stderr, "listen-pause: %s\n", why);
-  std::fprintf(stderr,
-               "usage: listen-pause [--port N] [--port-file FILE] [--backlog N] "
-               "[--pause S] [--accept-for S]\n");
+  std::fprintf(stderr, "listen-pause: %s\n%s", why, kUsage);
   std::exit(2);
 }
 
@@ -63,14 +67,17 @@ Options parse_args(int argc, char** argv) {
   Options o;
   for (int i = 1; i < argc; i += 2) {
     const std::string_view opt = argv[i];
-    if (i + 1 >= argc) usage("option without a value");
-    const char* value = argv[i + 1];
-    if (opt == "--port") o.port = number(value, 0, 65535);
-    else if (opt == "--port-file") o.port_file = value;
-    else if (opt == "--backlog") o.backlog = number(value, 0, 65535);
-    else if (opt == "--pause") o.pause_s = number(value, 0, 3600);
-    else if (opt == "--accept-for") o.accept_for_s = number(value, 0, 3600);
-    else usage("unknown option");
+    if (opt == "-h" || opt == "--help") {
+      std::fputs(kUsage, stdout);
+      std::exit(0);
+    }
+    const char* value = i + 1 < argc ? argv[i + 1] : nullptr;
+    if (opt == "--port" && value) o.port = number(value, 0, 65535);
+    else if (opt == "--port-file" && value) o.port_file = value;
+    else if (opt == "--backlog" && value) o.backlog = number(value, 0, 65535);
+    else if (opt == "--pause" && value) o.pause_s = number(value, 0, 3600);
+    else if (opt == "--accept-for" && value) o.accept_for_s = number(value, 0, 3600);
+    else usage(value ? "unknown option" : "unknown option or missing value");
   }
   return o;
 }
