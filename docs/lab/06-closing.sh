@@ -28,9 +28,9 @@ wait_for 20 grep -q "Capture started" "$LAB_TMP/tshark.log" || true
 section "The client: /name, then end of input (BYE)"
 echo /name | "$SOCKCHAT" --plain --nick student 127.0.0.1 "$LAB_PORT" >"$LAB_TMP/client.out" 2>&1 || true
 sed 's/^/  | /' "$LAB_TMP/client.out"
-capture_stop
-# The client's port: the source of the handshake's first SYN.
-CPORT=$(tshark_read -Y 'tcp.flags.syn == 1 && tcp.flags.ack == 0' -T fields -e tcp.srcport | head -n 1)
+# The client's port, from the server's log ("client 1 connected from
+# 127.0.0.1:PORT").
+CPORT=$(sed -n 's/.* connected from .*:\([0-9]*\)$/\1/p' "$LAB_TMP/server.log" | head -n 1)
 TUPLE="( sport = :$LAB_PORT and dport = :$CPORT ) or ( sport = :$CPORT and dport = :$LAB_PORT )"
 # tw_line: the connection's TIME_WAIT socket(s) as ss prints them.
 tw_line() { ss -tanoH state time-wait "$TUPLE"; }
@@ -40,6 +40,7 @@ tw_line() { ss -tanoH state time-wait "$TUPLE"; }
 settled() { [ -z "$(ss -tanH exclude time-wait "$TUPLE")" ]; }
 wait_for 20 settled || true
 TW=$(tw_line)
+capture_stop
 
 section "The last packets of the connection (tshark)"
 BYE_AT=$(tshark_read -Y 'sockchat.type == 9' -T fields -e frame.number | head -n 1)
