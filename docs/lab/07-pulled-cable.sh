@@ -134,7 +134,6 @@ show_server_socket
 section "2. The cable is pulled (ip -n $NS link set $NS_IF down)"
 ip -n "$NS" link set "$NS_IF" down
 cut_at=$(date +%s.%N)
-cut_seconds=$SECONDS
 show_server_socket
 after_cut=$(server_socket)
 check [ -n "$after_cut" ] -- "right after the cut the server's connection is still ESTABLISHED"
@@ -162,7 +161,8 @@ TXT
 section "4. The server gives up (idle timeout $IDLE s, heartbeat $HEARTBEAT s)"
 left_line() { grep "client $cable_id ($NS_ADDR:[0-9]*) left:" "$LAB_TMP/server.log"; }
 wait_for 30 left_line >/dev/null || true
-dropped_after=$((SECONDS - cut_seconds))
+dropped_at=$(date +%s.%N)
+dropped_after=$(awk -v a="$dropped_at" -v b="$cut_at" 'BEGIN {printf "%.1f", a - b}')
 left_line || echo "(the server did not drop the client)"
 seen=$(wc -l <"$LAB_TMP/watcher.out")
 echo "/list" >&"$watcher_fd"
@@ -191,15 +191,19 @@ pings=$(tshark_read -Y "ip.src == $NS_ADDR && sockchat.type == 5" | grep -c . ||
 after=$(tshark_read -Y "ip.src == $NS_ADDR && frame.time_epoch > $cut_at" | grep -c . || true)
 fin_rst=$(tshark_read -Y "ip.src == $NS_ADDR && (tcp.flags.fin == 1 || tcp.flags.reset == 1)" | grep -c . || true)
 first=$(tshark_read -T fields -e frame.time_epoch -c 1)
+last_frame=$(tshark_read -Y "ip.src == $NS_ADDR && sockchat" -T fields -e frame.time_epoch | tail -n 1)
+silence=$(awk -v a="$dropped_at" -v b="${last_frame:-0}" 'BEGIN {printf "%.1f", a - b}')
 server_after=$(tshark_read -Y "ip.src == $HOST_ADDR && frame.time_epoch > $cut_at" | grep -c . || true)
 echo "the client's own view (--plain):"
 cat "$LAB_TMP/cable.out"
 observe "the cable was pulled $(awk -v a="$cut_at" -v b="${first:-$cut_at}" 'BEGIN {printf "%.1f", a - b}') s into the capture"
 observe "from the client: $pings PING frames before the cut, $after frames after it, $fin_rst with FIN or RST"
 observe "from the server after the cut: $server_after frames on the wire"
+observe "the server dropped the client $silence s after the last sockchat frame from it"
 check [ "$pings" -ge 1 ] -- "the capture saw the client's heartbeats"
 check [ "$after" -eq 0 ] -- "nothing at all from the client after the cut"
 check [ "$fin_rst" -eq 0 ] -- "no FIN or RST from the client"
+check awk -v s="$silence" -v t="$IDLE" 'BEGIN {exit !(s >= t - 0.5 && s <= t + 4)}' -- "it was dropped after the idle timeout ($IDLE s) of silence"
 explain <<TXT
 
 Why: with its end of the cable down, the client's kernel cannot send anything, so the capture simply ends: no FIN, no RST, not even the heartbeat PINGs. The host end has lost its carrier too (ip link shows NO-CARRIER), so the server's retransmissions do not reach the wire either. The client noticed the loss the same way the server did: its PINGs got no answer for the idle timeout ("connection lost" above). Each side can only learn that the other is gone by waiting for something that does not come.
