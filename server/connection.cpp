@@ -46,21 +46,13 @@ constexpr auto kReleaseDelay = std::chrono::seconds(1);
 // Bounded goodbyes: how long to flush the last frames and wait for EOF.
 constexpr auto kGoodbyeWait = std::chrono::seconds(1);
 constexpr auto kShutdownGoodbyeWait = std::chrono::milliseconds(500);
-// Compact the output buffer only when this much of it was sent already.
-constexpr std::size_t kCompactAt = 64 * 1024;
-
-std::uint32_t frame_length_at(const Bytes& b, std::size_t at) {
-  std::uint32_t len;
-  std::memcpy(&len, b.data() + at + 12, sizeof len);
-  return ntohl(len);
-}
 
 }  // namespace
 
-Connection::Connection(Shared& shared, int fd, int wake_fd, const Entry& entry)
+Connection::Connection(Shared& shared, int fd, const Entry& entry)
     : sh_(shared),
       fd_(fd),
-      peer_(std::make_shared<Peer>(entry, wake_fd, shared.opts.sendq)),
+      peer_(std::make_shared<Peer>(entry, fd, shared.opts.sendq)),
       decoder_(Role::Server, shared.opts.max_payload),
       recv_chunk_(kMinRecvChunk) {}
 
@@ -83,10 +75,11 @@ void Connection::join() {
 }
 
 void Connection::abandon() {
-  net::close_keep_errno(fd_);
-  fd_ = -1;
+  const int e = errno;
   peer_->retire();
-  peer_->close_wake_fd();
+  peer_->close();
+  fd_ = -1;
+  errno = e;
 }
 
 void* Connection::thread_main(void* self) {
@@ -95,6 +88,13 @@ void* Connection::thread_main(void* self) {
 }
 
 void Connection::run() {
+  // SIGURG (a wake-up, see peer.hpp) stays blocked except inside ppoll().
+  sigset_t urg;
+  sigemptyset(&urg);
+  sigaddset(&urg, SIGURG);
+  pthread_sigmask(SIG_BLOCK, &urg, &wait_mask_);
+  sigdelset(&wait_mask_, SIGURG);
+  peer_->set_owner(pthread_self());
   now_ = Clock::now();
   join_server();
   while (phase_ != Phase::Done) turn();
@@ -111,61 +111,66 @@ void Connection::join_server() {
       begin_frame(out_, Kind::Indication, static_cast<std::uint8_t>(Type::Hello), 0, 0);
   put_hello(out_, hello);
   end_frame(out_, at);
-  // HELLO is in out_ before anyone can post: it is always the first frame.
+  // HELLO is queued before anyone can find us to post: it is always the
+  // first frame.  It is sent once we are in the registry, so a client that
+  // has its HELLO is already in LIST and can be sent to.
+  peer_->queue_first(out_);
+  out_.clear();
   sh_.registry.add(peer_);
   sh_.registry.publish(PresenceEvent::Joined, LeaveReason::Bye, *peer_);
   spdlog::info("client {} connected from {}", id(), format_addr(peer_->entry().addr));
-  flush();
+  peer_->flush();
 }
 
+// Sleeps until the socket is ready, a deadline passes or another thread
+// signals (EINTR: the marks and the queue are looked at every turn anyway).
 void Connection::turn() {
-  pollfd fds[2] = {{fd_, poll_events(), 0}, {peer_->wake_fd(), POLLIN, 0}};
-  const int ready = poll(fds, 2, poll_timeout_ms());
+  pollfd pfd{fd_, poll_events(), 0};
+  const int ms = poll_timeout_ms();
+  const timespec timeout{ms / 1000, (ms % 1000) * 1'000'000L};
+  const int ready = ppoll(&pfd, 1, &timeout, &wait_mask_);
   if (ready < 0 && errno != EINTR) {
     spdlog::error("client {}: poll: {}", id(), std::strerror(errno));
     close_now(LeaveReason::Closed);
     return;
   }
   now_ = Clock::now();
-  // POLLOUT alone needs no recv(): flush() runs every turn anyway.
-  const bool readable = ready > 0 && (fds[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0;
-  const bool woken = ready > 0 && fds[1].revents != 0;
+  const bool readable = ready > 0 && (pfd.revents & (POLLIN | POLLHUP | POLLERR)) != 0;
+  const bool writable = ready > 0 && (pfd.revents & POLLOUT) != 0;
+  if (writable) peer_->flush();
   switch (phase_) {
-    case Phase::Open: serve(readable, woken); break;
-    case Phase::Flushing: flush_goodbye(woken); break;
-    case Phase::Draining: drain_input(woken); break;
+    case Phase::Open: serve(readable, writable); break;
+    case Phase::Flushing: flush_goodbye(); break;
+    case Phase::Draining: drain_input(); break;
     case Phase::Done: break;
   }
 }
 
-// One turn of normal service: read and answer, expire, take what others
-// posted, write it all.
-void Connection::serve(bool readable, bool woken) {
-  bool active = false;
-  if (woken) net::drain_wake(peer_->wake_fd());
-  if (readable) {
-    read_requests();
-    active = true;
-  }
+// One turn of normal service: read and answer, expire, obey what other
+// threads asked, write our answers.
+void Connection::serve(bool readable, bool writable) {
+  if (readable) read_requests();
   if (phase_ == Phase::Open) check_deadlines();
-  if (phase_ == Phase::Open) active |= collect_outbox_changed();
+  if (phase_ == Phase::Open) obey_marks();
   if (phase_ != Phase::Done) flush();
-  if (phase_ == Phase::Open && unsent() > sh_.opts.sendq) drop_for_sendq();
-  if (phase_ == Phase::Open && active) {
+  if (phase_ == Phase::Open && peer_->queued() > sh_.opts.sendq) drop_for_sendq();
+  if (phase_ == Phase::Open && (readable || writable)) {
     release_at_ = now_ + kReleaseDelay;
     release_armed_ = true;
   }
 }
 
-void Connection::flush_goodbye(bool woken) {
-  if (woken) hurry_goodbye();
+void Connection::flush_goodbye() {
+  hurry_goodbye();
   flush();
-  if (phase_ == Phase::Flushing && (unsent() == 0 || now_ >= close_deadline_)) begin_drain();
+  if (phase_ == Phase::Flushing && (peer_->queued() == 0 || now_ >= close_deadline_)) {
+    begin_drain();
+  }
 }
 
 short Connection::poll_events() const {
   switch (phase_) {
-    case Phase::Open: return static_cast<short>(POLLIN | (unsent() != 0 ? POLLOUT : 0));
+    case Phase::Open: return static_cast<short>(POLLIN | (peer_->queued() != 0 ? POLLOUT : 0));
     case Phase::Flushing: return POLLOUT;
     case Phase::Draining: return POLLIN;
     case Phase::Done: break;
@@ -305,63 +310,27 @@ void Connection::indicate(Type type, Status status, std::string_view text) {
   end_frame(out_, at);
 }
 
-// Moves what other threads posted behind our own responses; true when there
-// was any.  Also where a dead (sendq) or stop (shutdown) mark is noticed.
-bool Connection::collect_outbox_changed() {
-  if (sent_ == out_.size()) {
-    out_.clear();
-    sent_ = 0;
-  }
-  const std::size_t before = out_.size();
-  const Peer::Flags flags = peer_->take(out_);
-  if (flags.dead) {
+// What other threads asked for: a dead mark (sendq), a failed send, a
+// server shutdown.
+void Connection::obey_marks() {
+  const Peer::Marks m = peer_->marks();
+  if (m.dead) {
     drop_for_sendq();
-  } else if (flags.stop) {
+  } else if (m.broken) {
+    spdlog::debug("client {}: send: {}", id(), std::strerror(m.err));
+    close_now(LeaveReason::Closed);
+  } else if (m.stop) {
     indicate(Type::Shutdown, Status::Ok, "server is shutting down");
     close_gracefully(LeaveReason::ServerShutdown);
   }
-  return out_.size() != before;
 }
 
+// Hands this turn's frames to the Peer, which sends them at once when
+// nothing else is queued.
 void Connection::flush() {
-  while (sent_ < out_.size()) {
-    const std::size_t want = out_.size() - sent_;
-    const net::IoResult r = net::send_some(fd_, out_.data() + sent_, want);
-    if (r.status == net::IoStatus::WouldBlock) break;
-    if (r.status != net::IoStatus::Ok) {
-      spdlog::debug("client {}: send: {}", id(), std::strerror(r.err));
-      close_now(LeaveReason::Closed);
-      return;
-    }
-    sent_ += r.bytes;
-    if (r.bytes < want) break;  // the socket buffer is full: wait for POLLOUT
-  }
-  if (sent_ == out_.size()) {
-    out_.clear();
-    sent_ = 0;
-  } else {
-    compact_output();
-  }
-  peer_->set_unsent(unsent());
-}
-
-// Drops the sent whole frames from the front, so out_ keeps starting with a
-// frame (drop_for_sendq() needs to find frame boundaries).
-void Connection::compact_output() {
-  if (sent_ < kCompactAt || sent_ < out_.size() / 2) return;
-  const std::size_t start = frame_start_at_or_before(sent_);
-  out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(start));
-  sent_ -= start;
-}
-
-std::size_t Connection::frame_start_at_or_before(std::size_t offset) const {
-  std::size_t pos = 0;
-  while (pos + kHeaderSize <= out_.size()) {
-    const std::size_t next = pos + kHeaderSize + frame_length_at(out_, pos);
-    if (next > offset) break;
-    pos = next;
-  }
-  return pos;
+  if (out_.empty()) return;
+  peer_->write(out_);
+  out_.clear();
 }
 
 // ---------------------------------------------------------------------------
@@ -406,10 +375,10 @@ void Connection::expire_deliveries() {
 // little more than their thread's touched stack.
 void Connection::release_idle_memory() {
   release_armed_ = false;
-  if (decoder_.pending() != 0 || unsent() != 0) return;
+  // out_ may hold this turn's answers (a deadline in the same turn).
+  if (decoder_.pending() != 0 || !out_.empty() || peer_->queued() != 0) return;
   decoder_.shrink_if_idle();
   Bytes().swap(out_);
-  sent_ = 0;
   Bytes().swap(scratch_);
   if (sends_.empty()) std::vector<Pending>().swap(sends_);
   recv_chunk_ = kMinRecvChunk;
@@ -460,27 +429,20 @@ void Connection::leave(LeaveReason reason) {
 // in one non-blocking send: the rest of the frame it is in the middle of and
 // an ERROR; failure is expected and ignored.
 void Connection::drop_for_sendq() {
-  const std::size_t start = frame_start_at_or_before(sent_);
-  std::size_t end = sent_;
-  if (start < sent_ && start + kHeaderSize <= out_.size()) {
-    end = std::min(out_.size(), start + kHeaderSize + frame_length_at(out_, start));
-  }
-  Bytes tail(out_.begin() + static_cast<std::ptrdiff_t>(sent_),
-             out_.begin() + static_cast<std::ptrdiff_t>(end));
-  const std::size_t at = begin_frame(tail, Kind::Indication, static_cast<std::uint8_t>(Type::Error),
+  Bytes error;
+  const std::size_t at = begin_frame(error, Kind::Indication, static_cast<std::uint8_t>(Type::Error),
                                      static_cast<std::uint8_t>(Status::SendqExceeded), 0);
-  put_text(tail, fmt::format("more than {} bytes queued for a client that is not reading",
-                             sh_.opts.sendq));
-  end_frame(tail, at);
-  net::send_some(fd_, tail.data(), tail.size());
+  put_text(error, fmt::format("more than {} bytes queued for a client that is not reading",
+                              sh_.opts.sendq));
+  end_frame(error, at);
+  peer_->send_last_words(error);
   close_now(LeaveReason::SendqExceeded);
 }
 
 // Server shutdown while we are already saying goodbye: the main thread is
 // waiting to join us, so cut the wait short.
 void Connection::hurry_goodbye() {
-  net::drain_wake(peer_->wake_fd());
-  if (!peer_->stop_requested()) return;
+  if (!peer_->marks().stop) return;
   if (phase_ == Phase::Draining) {
     phase_ = Phase::Done;
   } else {
@@ -496,8 +458,8 @@ void Connection::begin_drain() {
   phase_ = eof_ ? Phase::Done : Phase::Draining;
 }
 
-void Connection::drain_input(bool woken) {
-  if (woken) hurry_goodbye();
+void Connection::drain_input() {
+  hurry_goodbye();
   if (phase_ != Phase::Draining) return;
   scratch_.resize(kMinRecvChunk);
   for (std::size_t budget = kReadBudget; budget > 0;) {
@@ -514,9 +476,8 @@ void Connection::drain_input(bool woken) {
 
 void Connection::finish() {
   leave(LeaveReason::Closed);
-  if (fd_ >= 0) close(fd_);
+  peer_->close();
   fd_ = -1;
-  peer_->close_wake_fd();
   // Last action: after this the main thread may join and delete us.
   sh_.reaper.hand_over(this);
 }

@@ -1,15 +1,17 @@
 // One client connection and the thread that serves it.
 //
-// The connection thread is the only thread that touches the socket.  It
-// sleeps in poll() on the socket and the peer's wake fd, with a timeout from
-// its nearest deadline (idle timeout, its own pending SENDs, releasing idle
-// buffers, the end of a goodbye).  Per turn it reads everything available (up
-// to a fairness budget), answers every complete request into one output
-// buffer, appends what other threads posted to its outbox, and writes the
-// lot with as few send() calls as the kernel allows.
+// The connection thread is the only thread that reads or closes the socket.
+// It sleeps in ppoll() on the socket, with a timeout from its nearest
+// deadline (idle timeout, its own pending SENDs, releasing idle buffers, the
+// end of a goodbye); other threads end that sleep with a signal (see
+// peer.hpp) when it must wait for POLLOUT or close.  Per turn it reads
+// everything available (up to a fairness budget), answers every complete
+// request into one output buffer and writes the lot with one send() through
+// its Peer, which other threads also write through.
 #pragma once
 
 #include <pthread.h>
+#include <signal.h>
 
 #include <chrono>
 #include <cstddef>
@@ -27,8 +29,8 @@ namespace sc::server {
 
 class Connection {
  public:
-  // Takes ownership of the connected socket `fd` and of `wake_fd`.
-  Connection(Shared& shared, int fd, int wake_fd, const Entry& entry);
+  // Takes ownership of the connected, non-blocking socket `fd`.
+  Connection(Shared& shared, int fd, const Entry& entry);
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
@@ -37,7 +39,7 @@ class Connection {
   bool start();
   void join();
   void request_stop() { peer_->request_stop(); }
-  // Main thread, when start() failed: closes both fds.
+  // Main thread, when start() failed: closes the socket.
   void abandon();
   std::uint32_t id() const { return peer_->id(); }
 
@@ -53,8 +55,8 @@ class Connection {
   void run();
   void join_server();
   void turn();
-  void serve(bool readable, bool woken);
-  void flush_goodbye(bool woken);
+  void serve(bool readable, bool writable);
+  void flush_goodbye();
   short poll_events() const;
   int poll_timeout_ms() const;
 
@@ -82,11 +84,8 @@ class Connection {
   void respond_ok(const Header& req, ByteView payload = {});
   void respond_error(const Header& req, Status status, std::string_view text);
   void indicate(Type type, Status status, std::string_view text);
-  bool collect_outbox_changed();
+  void obey_marks();
   void flush();
-  void compact_output();
-  std::size_t frame_start_at_or_before(std::size_t offset) const;
-  std::size_t unsent() const { return out_.size() - sent_; }
 
   // Deadlines.
   void check_deadlines();
@@ -100,7 +99,7 @@ class Connection {
   void drop_for_sendq();
   void hurry_goodbye();
   void begin_drain();
-  void drain_input(bool woken);
+  void drain_input();
   void finish();
 
   Shared& sh_;
@@ -114,9 +113,9 @@ class Connection {
   bool skipping_ = false;  // discarding the payload of a TOO_LARGE request
   bool eof_ = false;
 
-  Bytes out_;              // frames for this client; out_[0] starts a frame
-  std::size_t sent_ = 0;   // bytes of out_ the kernel has taken
+  Bytes out_;              // this turn's frames for our client
   Bytes scratch_;          // frames being built for other clients
+  sigset_t wait_mask_;     // the thread's signal mask without SIGURG
 
   Phase phase_ = Phase::Open;
   bool left_ = false;

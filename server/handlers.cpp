@@ -197,7 +197,7 @@ bool Connection::take_send_token() {
   return true;
 }
 
-// Answers a SEND of ours in our own buffer, anyone else's through its outbox.
+// Answers a SEND of ours in our own buffer, anyone else's through its Peer.
 void Connection::fail_undelivered(const Pending& p, std::string_view why) {
   if (p.sender == id()) {
     put_send_failed(out_, p, why);

@@ -20,6 +20,7 @@
 #include "common/net.hpp"
 #include "server/logging.hpp"
 #include "server/options.hpp"
+#include "server/peer.hpp"
 #include "server/server.hpp"
 #include "server/systemd.hpp"
 
@@ -32,9 +33,11 @@ void fail_start(const std::string& what) { std::fprintf(stderr, "sockchatd: %s\n
 // Blocks SIGINT and SIGTERM in this thread before any other thread exists,
 // so every thread inherits the mask and the signals are only ever read from
 // the signalfd in the main loop.  SIGPIPE is ignored (sends also use
-// MSG_NOSIGNAL).
+// MSG_NOSIGNAL).  SIGURG gets the empty handler connection threads are
+// woken with (server/peer.hpp).
 int watch_signals() {
   signal(SIGPIPE, SIG_IGN);
+  if (!sc::server::install_wake_handler()) return -1;
   sigset_t set;
   sigemptyset(&set);
   sigaddset(&set, SIGINT);

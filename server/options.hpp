@@ -23,7 +23,7 @@ struct Options {
   std::string port_file;
 };
 
-// The smallest --sendq for a given --max-payload: the outbox must be able to
+// The smallest --sendq for a given --max-payload: the queue must be able to
 // hold one MESSAGE carrying the largest text a SEND can bring (16-byte
 // header, sender id, addr, nick, sent-at), or that message could never be
 // delivered at all.

@@ -145,15 +145,8 @@ void Server::pause_accepting(Clock::time_point now, const char* what, int err) {
 void Server::admit(int fd, const Addr& peer, Clock::time_point now) {
   net::set_nodelay(fd);
   net::set_keepalive(fd, opts_.idle_timeout_s);
-  const int wake_fd = net::make_wake_fd();
-  if (wake_fd < 0) {
-    const int e = errno;
-    close(fd);
-    pause_accepting(now, "eventfd", e);
-    return;
-  }
   const Entry entry{next_client_id_++, peer, realtime_us(), ""};
-  auto c = std::make_unique<Connection>(shared_, fd, wake_fd, entry);
+  auto c = std::make_unique<Connection>(shared_, fd, entry);
   shared_.clients.fetch_add(1, std::memory_order_relaxed);
   if (!c->start()) {
     const int e = errno;

@@ -117,8 +117,8 @@ TEST_CASE("out of file descriptors (RLIMIT_NOFILE 64): existing clients served, 
   std::vector<std::unique_ptr<Client>> in;
   std::vector<std::unique_ptr<Client>> waiting;
   int closed = 0, refused = 0;
-  // Each client costs the server a socket and an eventfd; 64 fds run out
-  // after about 28 clients.  Stop after the first few that get no HELLO.
+  // Each client costs the server one socket; 64 fds run out after about
+  // 55 clients.  Stop after the first few that get no HELLO.
   for (int i = 0; i < 80 && waiting.size() + closed + refused < 3; ++i) {
     std::unique_ptr<Client> c;
     const Outcome o = try_client(*s, Ms(1500), c);
