@@ -29,14 +29,6 @@ inet_binds=0
 connects=0
 matches=0
 
-# lab_bg with stdin from FILE: bash gives a background command without its
-# own redirection /dev/null as stdin, so the redirection must be inside.
-lab_bg_input() {
-  local in=$1; shift
-  # shellcheck disable=SC2016 # the inner sh expands them
-  lab_bg sh -c 'in=$1; shift; exec "$@" <"$in"' sh "$in" "$@"
-}
-
 # run_client K: one client under strace; /list, then /quit.
 run_client() {
   local k=$1 out=$LAB_TMP/client$1.out trace=$LAB_TMP/strace$1.txt fifo=$LAB_TMP/in$1 fd pid

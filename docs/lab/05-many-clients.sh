@@ -25,14 +25,6 @@ need_tool ps procps
 NICKS=(alice bob carol dave)
 CLIENT_FDS=()
 
-# lab_bg with stdin from FILE: bash gives a background command without its
-# own redirection /dev/null as stdin, so the redirection must be inside.
-lab_bg_input() {
-  local in=$1; shift
-  # shellcheck disable=SC2016 # the inner sh expands them
-  lab_bg sh -c 'in=$1; shift; exec "$@" <"$in"' sh "$in" "$@"
-}
-
 # start_client K: a --plain client fed from a fifo, kept connected until it
 # reads /quit; returns once it is connected.
 start_client() {

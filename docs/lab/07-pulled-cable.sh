@@ -33,19 +33,6 @@ DELIVERY=2
 NS=sclab-$$
 HOST_IF=scl$$h
 NS_IF=scl$$n
-# Deleting the namespace (lab_cleanup) does not remove the veth pair while a
-# socket of the namespace lives on (the cut client's FIN is retried for
-# minutes): deleting the host end removes both ends at once.
-remove_cable() { ip link del "$HOST_IF" 2>/dev/null || true; }
-trap 'remove_cable; lab_cleanup' EXIT
-
-# lab_bg with stdin from FILE: bash gives a background command without its
-# own redirection /dev/null as stdin, so the redirection must be inside.
-lab_bg_input() {
-  local in=$1; shift
-  # shellcheck disable=SC2016 # the inner sh expands them
-  lab_bg sh -c 'in=$1; shift; exec "$@" <"$in"' sh "$in" "$@"
-}
 
 # A /30 in 10.216.0.0/16 that no interface here uses: HOST_ADDR, NS_ADDR.
 pick_subnet() {
@@ -66,8 +53,9 @@ links_up() {
   ip -n "$NS" link show "$NS_IF" | grep -q LOWER_UP && ip link show "$HOST_IF" | grep -q LOWER_UP
 }
 
-# The namespace end of the pair is created inside the namespace, so deleting
-# the namespace (on exit) removes both ends.
+# The namespace end of the pair is created inside the namespace.  On exit
+# lab_cleanup deletes the host end (LAB_LINKS), which removes both ends even
+# while a socket of the namespace lives on, then the namespace.
 make_cable() {
   pick_subnet
   ip netns add "$NS" 2>/dev/null || lab_skip "ip netns add failed (no network namespaces here)"
@@ -75,6 +63,7 @@ make_cable() {
   ip netns exec "$NS" true 2>/dev/null || lab_skip "ip netns exec does not work here"
   ip link add "$HOST_IF" type veth peer name "$NS_IF" netns "$NS" 2>/dev/null ||
     lab_skip "cannot create a veth pair"
+  LAB_LINKS+=("$HOST_IF")
   ip addr add "$HOST_ADDR/30" dev "$HOST_IF"
   ip link set "$HOST_IF" up
   ip -n "$NS" addr add "$NS_ADDR/30" dev "$NS_IF"

@@ -22,7 +22,7 @@ LAB_CHECK=0
 LAB_FAILED=0
 LAB_PIDS=()
 LAB_NETNS=()
-LAB_TMP=$(mktemp -d /tmp/sockchat-lab.XXXXXX)
+LAB_LINKS=()   # network interfaces to delete on exit (veth host ends)
 
 for arg in "$@"; do
   case $arg in
@@ -32,13 +32,20 @@ for arg in "$@"; do
   esac
 done
 
+LAB_TMP=$(mktemp -d /tmp/sockchat-lab.XXXXXX)
+
 lab_cleanup() {
-  local pid ns
+  local pid ns link
   for pid in "${LAB_PIDS[@]}"; do
     kill "$pid" 2>/dev/null || true
   done
   for pid in "${LAB_PIDS[@]}"; do
     wait "$pid" 2>/dev/null || true
+  done
+  # A veth pair outlives its namespace while a socket inside still lives
+  # (a cut client's FIN is retried for minutes): delete the host end too.
+  for link in "${LAB_LINKS[@]}"; do
+    ip link del "$link" 2>/dev/null || true
   done
   for ns in "${LAB_NETNS[@]}"; do
     ip netns delete "$ns" 2>/dev/null || true
@@ -106,6 +113,15 @@ lab_bg() {
   LAB_PIDS+=("$LAB_PID")
 }
 
+# lab_bg_input FILE COMMAND...: lab_bg with stdin from FILE (a fifo, say).
+# Without job control bash gives a background command /dev/null as stdin
+# unless the redirection is inside it.
+lab_bg_input() {
+  local in=$1; shift
+  # shellcheck disable=SC2016 # the inner sh expands them
+  lab_bg sh -c 'in=$1; shift; exec "$@" <"$in"' sh "$in" "$@"
+}
+
 # wait_for SECONDS COMMAND...: poll COMMAND every 0.05 s until it succeeds.
 wait_for() {
   local limit=$1; shift
@@ -128,12 +144,13 @@ start_server() {
 }
 
 # capture_start FILE FILTER [IFACE]: tshark writing FILE; returns once it
-# captures.  capture_stop: stop it and let it flush.
+# captures ("Capture started" comes once dumpcap's filter is in place;
+# "Capturing on" comes earlier).  capture_stop: stop it and let it flush.
 capture_start() {
   LAB_CAP_FILE=$1
   lab_bg tshark -q -i "${3:-lo}" -f "$2" -w "$1" 2>"$LAB_TMP/tshark.log"
   LAB_CAP_PID=$LAB_PID
-  wait_for 20 grep -q "Capturing on" "$LAB_TMP/tshark.log" ||
+  wait_for 20 grep -q "Capture started" "$LAB_TMP/tshark.log" ||
     { cat "$LAB_TMP/tshark.log"; echo "tshark did not start" >&2; exit 1; }
 }
 capture_stop() {
