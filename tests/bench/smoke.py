@@ -13,16 +13,15 @@ Every wait is bounded; the server is stopped in a `finally` block.
 """
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
-import tempfile
-import time
 
-START_TIMEOUT = 15.0   # generous: sanitizer builds on a busy 2-core machine
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from scserver import Server, StartError  # noqa: E402
+
 BENCH_TIMEOUT = 120.0
-STOP_TIMEOUT = 10.0
 
 
 def fail(msg):
@@ -33,48 +32,6 @@ def fail(msg):
 def check(cond, msg):
     if not cond:
         fail(msg)
-
-
-class Server:
-    def __init__(self, exe, tmpdir, extra):
-        self.port_file = os.path.join(tmpdir, "port")
-        self.log = open(os.path.join(tmpdir, "sockchatd.log"), "w+")
-        self.proc = subprocess.Popen(
-            [exe, "--bind", "127.0.0.1", "--port", "0", "--port-file", self.port_file,
-             "--log-level", "warn"] + extra,
-            stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT)
-        self.port = self._wait_port()
-
-    def _wait_port(self):
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                fail(f"sockchatd exited with {self.proc.returncode} before listening")
-            try:
-                with open(self.port_file) as f:
-                    text = f.read().strip()
-                if text:
-                    return int(text)
-            except FileNotFoundError:
-                pass
-            time.sleep(0.05)
-        fail("sockchatd did not write its port file in time")
-
-    def stop(self):
-        """SIGTERM, bounded wait, SIGKILL as a last resort; the exit status."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                return "killed"
-        return self.proc.returncode
-
-    def log_text(self):
-        self.log.seek(0)
-        return self.log.read()
 
 
 def run_bench(bench, port, pid, args):
@@ -161,26 +118,28 @@ def main():
         return
     # Unlimited SENDs except where the rate limit is the point.
     extra = ["--max-send-rate", "1" if case == "send-detects-errors" else "0"]
-    with tempfile.TemporaryDirectory(prefix="sockchat-bench-") as tmp:
-        server = Server(sockchatd, tmp, extra)
-        try:
-            if case == "time":
-                case_time(bench, server, 1)
-            elif case == "time-pipelined":
-                case_time(bench, server, 16)
-            elif case == "send":
-                case_send(bench, server)
-            elif case == "connect":
-                case_connect(bench, server)
-            elif case == "send-detects-errors":
-                case_send_detects_errors(bench, server)
-            else:
-                fail(f"unknown case {case}")
-        finally:
-            status = server.stop()
-            if status != 0:
-                print(server.log_text(), file=sys.stderr)
-        check(status == 0, f"sockchatd exit status {status}")
+    try:
+        server = Server(sockchatd, "--log-level", "warn", *extra)
+    except StartError as e:
+        fail(f"sockchatd did not start: {e}")
+    try:
+        if case == "time":
+            case_time(bench, server, 1)
+        elif case == "time-pipelined":
+            case_time(bench, server, 16)
+        elif case == "send":
+            case_send(bench, server)
+        elif case == "connect":
+            case_connect(bench, server)
+        elif case == "send-detects-errors":
+            case_send_detects_errors(bench, server)
+        else:
+            fail(f"unknown case {case}")
+    finally:
+        status = server.stop()
+        if status != 0:
+            print(server.read_log(), file=sys.stderr)
+    check(status == 0, f"sockchatd exit status {status}")
     print("ok")
 
 

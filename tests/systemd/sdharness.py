@@ -14,6 +14,10 @@ import struct
 import sys
 import time
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import scserver  # noqa: E402
+
 SKIP = 77
 TIMEOUT = 15.0  # generous: sanitizer builds on a busy 2-core machine are slow
 
@@ -167,18 +171,12 @@ def base_env(**extra):
 
 
 def read_port_file(path, child, timeout=TIMEOUT):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        check(child.poll() is None, f"server exited early with status {child.status}")
-        try:
-            with open(path, encoding="ascii") as f:
-                text = f.read().strip()
-            if text:
-                return int(text)
-        except (FileNotFoundError, ValueError):
-            pass
-        time.sleep(0.05)
-    fail(f"server wrote no port to {path} within {timeout:.0f} s")
+    """The port the server wrote to its --port-file; fails when the child
+    ends first or `timeout` seconds pass."""
+    try:
+        return scserver.wait_for_port(path, child.poll, timeout)
+    except scserver.StartError as e:
+        fail(str(e))
 
 
 def recv_exact(sock, n):

@@ -15,10 +15,13 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from scserver import Server, hanging_port  # noqa: E402
 
 SOCKCHATD, SOCKCHAT = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
+# The name the checks below expect; warnings only in the log.
+SERVER_ARGS = ("--name", "tui-test-server", "--log-level", "warn")
 SOCKET = "sockchat-e2e-%d-%d" % (os.getpid(), int(time.time() * 1000) % 100000)
 PROMPT = "E2E-PROMPT$ "
 WAIT = 10.0  # seconds per expectation: generous, CI machines are slow
@@ -371,7 +374,7 @@ def main():
     # finally clause still cleans up.
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(Failure("terminated")))
     try:
-        server = Server(SOCKCHATD)
+        server = Server(SOCKCHATD, *SERVER_ARGS)
         scenario(server)
         print("0 failed")
         return 0

@@ -9,10 +9,13 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from scserver import Server, hanging_port  # noqa: E402
 
 SOCKCHATD, SOCKCHAT = sys.argv[1], sys.argv[2]
+# The name the checks below expect; warnings only in the log.
+SERVER_ARGS = ("--name", "tui-test-server", "--log-level", "warn")
 ENV = dict(os.environ, LC_ALL="C.UTF-8", USER="plainuser")
 failures = []
 
@@ -223,7 +226,7 @@ class Live:
 def test_liveness():
     # Heartbeat 1 s, idle timeout 4 s: PINGs must keep an idle client alive;
     # a server that stops answering (SIGSTOP) is reported as lost.
-    server = Server(SOCKCHATD, "--heartbeat", "1", "--idle-timeout", "4")
+    server = Server(SOCKCHATD, *SERVER_ARGS, "--heartbeat", "1", "--idle-timeout", "4")
     c = None
     try:
         c = Live(server.port)
@@ -246,7 +249,7 @@ def test_liveness():
 
 
 def test_server_shutdown():
-    server = Server(SOCKCHATD)
+    server = Server(SOCKCHATD, *SERVER_ARGS)
     c = None
     try:
         c = Live(server.port)
@@ -266,7 +269,7 @@ def main():
     test_options()
     test_connect_failure()
     test_connect_cancelled()
-    server = Server(SOCKCHATD)
+    server = Server(SOCKCHATD, *SERVER_ARGS)
     try:
         test_one_client(server)
         test_two_clients(server)

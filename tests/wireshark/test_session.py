@@ -21,12 +21,14 @@ import shutil
 import signal
 import socket
 import struct
-import subprocess
 import sys
 import tempfile
 import time
 
-import wstest as W
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import wstest as W  # noqa: E402
+from scserver import Server, StartError  # noqa: E402
 
 SERVER_NAME = "ws-test-server"
 STEP_TIMEOUT = 10.0  # seconds for any one expected frame
@@ -186,33 +188,6 @@ def drive(rec, port, proc):
     return {0: a.port, 1: b.port, 2: c.port}
 
 
-def start_server(exe, workdir):
-    port_file = os.path.join(workdir, "port")
-    log = open(os.path.join(workdir, "sockchatd.log"), "w")
-    proc = subprocess.Popen([exe, "--bind", "127.0.0.1", "--port", "0", "--port-file", port_file,
-                             "--name", SERVER_NAME, "--delivery-timeout", "1"],
-                            stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + STEP_TIMEOUT
-    while time.monotonic() < deadline and proc.poll() is None:
-        if os.path.exists(port_file):
-            text = open(port_file).read().strip()
-            if text.isdigit():
-                return proc, int(text)
-        time.sleep(0.05)
-    stop_server(proc)
-    W.fail("sockchatd did not write its port file: " + open(log.name).read())
-
-
-def stop_server(proc):
-    if proc.poll() is None:
-        proc.terminate()
-    try:
-        proc.wait(timeout=STEP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=STEP_TIMEOUT)
-
-
 def check_coverage(expected):
     """The session holds every request type and its response, every
     indication and every presence event."""
@@ -283,11 +258,14 @@ def main():
         W.skip("sockchatd is not built")
     rec = Recorder()
     with tempfile.TemporaryDirectory(prefix="sockchat-ws-") as workdir:
-        proc, port = start_server(exe, workdir)
         try:
-            ports = drive(rec, port, proc)
+            server = Server(exe, "--name", SERVER_NAME, "--delivery-timeout", "1")
+        except StartError as e:
+            W.fail(f"sockchatd did not start: {e}")
+        try:
+            ports = drive(rec, server.port, server.proc)
         finally:
-            stop_server(proc)
+            server.stop()
         print(f"recorded {len(rec.packets)} segments on 3 connections")
         whole = check(lua, tools, workdir, list(rec.packets), ports, "session")
         split = check(lua, tools, workdir, W.split_packets(rec.packets, 3), ports,
