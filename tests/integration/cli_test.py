@@ -3,12 +3,13 @@
 option and a hint, a port in use exits 1 with a clear message, and the edge
 values of --max-payload are accepted or refused exactly.  Loopback only."""
 import os
-import signal
 import socket
 import subprocess
 import sys
-import tempfile
-import time
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from scserver import Server, StartError  # noqa: E402
 
 SERVER = sys.argv[1]
 failures = []
@@ -35,23 +36,14 @@ def usage_error(args, names):
 
 def starts_and_stops(args):
     """The server must start listening with these options and exit 0 on SIGTERM."""
-    with tempfile.TemporaryDirectory() as tmp:
-        port_file = os.path.join(tmp, "port")
-        p = subprocess.Popen([SERVER, "--bind", "127.0.0.1", "--port", "0", "--port-file", port_file,
-                              "--log-level", "warn", *args], stderr=subprocess.PIPE, text=True)
-        try:
-            deadline = time.monotonic() + 15
-            while not os.path.exists(port_file) and p.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.05)
-            check(os.path.exists(port_file), f"{args}: server listening")
-        finally:
-            p.send_signal(signal.SIGTERM)
-            try:
-                rc = p.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                rc = p.wait()
-        check(rc == 0, f"{args}: exit status 0 after SIGTERM (got {rc}; stderr {p.stderr.read()!r})")
+    try:
+        server = Server(SERVER, "--log-level", "warn", *args)
+    except StartError as e:
+        check(False, f"{args}: server listening ({e})")
+        return
+    check(server.port > 0, f"{args}: server listening")
+    rc = server.stop()
+    check(rc == 0, f"{args}: exit status 0 after SIGTERM (got {rc}; log {server.read_log()!r})")
 
 
 r = run("--version")
