@@ -5,7 +5,10 @@
 // answering requests, another client's thread forwarding a MESSAGE or an OK,
 // anyone publishing PRESENCE): under the peer's lock the frames go straight
 // to the socket with a non-blocking send() when nothing is queued before
-// them, and whatever the kernel does not take is queued.  So forwarding a
+// them, and whatever the kernel does not take is queued.  The lock is held
+// across that send() on purpose: it is what keeps frames written by
+// different threads from interleaving on the stream, and the socket is
+// non-blocking, so nobody waits longer than one syscall.  So forwarding a
 // message costs no thread wake-up at all; the connection thread is only
 // woken (a signal, see below) when the queue becomes non-empty, to wait for
 // POLLOUT, or when it must close.  Reading and closing the socket stay with

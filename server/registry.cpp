@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include <cstring>
+#include <vector>
 
 #include "common/net.hpp"
 
@@ -47,7 +48,10 @@ NickResult Registry::set_nick(Peer& peer, std::string_view nick) {
   return NickResult::Changed;
 }
 
+// Waits for a publish in progress, so that no event reaches a client after
+// the answer to its unsubscribe.
 void Registry::set_subscribed(const std::shared_ptr<Peer>& peer, bool on) {
+  std::lock_guard turn(publish_mu_);
   std::lock_guard lock(mu_);
   if (!peers_.contains(peer->id())) return;  // already left
   if (on) {
@@ -78,19 +82,25 @@ std::size_t Registry::put_list(Bytes& out) const {
 }
 
 void Registry::publish(PresenceEvent event, LeaveReason reason, const Peer& subject) {
-  std::lock_guard lock(mu_);
-  if (subscribers_.empty()) return;
+  std::lock_guard turn(publish_mu_);
   Bytes frame;
-  const std::size_t at = begin_frame(frame, Kind::Indication,
-                                     static_cast<std::uint8_t>(Type::Presence), 0, 0);
-  Presence p;
-  p.event = event;
-  p.reason = event == PresenceEvent::Left ? reason : LeaveReason::Bye;
-  p.entry = subject.entry_;
-  put_presence(frame, p);
-  end_frame(frame, at);
+  std::vector<std::shared_ptr<Peer>> to;
+  {
+    std::lock_guard lock(mu_);
+    if (subscribers_.empty()) return;
+    const std::size_t at = begin_frame(frame, Kind::Indication,
+                                       static_cast<std::uint8_t>(Type::Presence), 0, 0);
+    Presence p;
+    p.event = event;
+    p.reason = event == PresenceEvent::Left ? reason : LeaveReason::Bye;
+    p.entry = subject.entry_;  // the nick needs mu_
+    put_presence(frame, p);
+    end_frame(frame, at);
+    to.reserve(subscribers_.size());
+    for (const auto& [id, peer] : subscribers_) to.push_back(peer);
+  }
   // A subscriber that is dead or closing simply misses the event.
-  for (const auto& [id, peer] : subscribers_) peer->post(frame);
+  for (const auto& peer : to) peer->post(frame);
 }
 
 }  // namespace sc::server

@@ -19,7 +19,6 @@ namespace sc::server {
 
 enum class NickResult { Changed, Unchanged, InUse };
 
-// Lock order: Registry's lock, then a Peer's; never the other way round.
 class Registry {
  public:
   void add(const std::shared_ptr<Peer>& peer);
@@ -37,11 +36,17 @@ class Registry {
   // over 260,000 clients).  Returns how many did not fit.
   std::size_t put_list(Bytes& out) const;
 
-  // Queues a PRESENCE indication about `subject` to every subscriber.  Posting
-  // under the lock gives every subscriber the same order of events.
+  // Sends a PRESENCE indication about `subject` to every subscriber.
+  // Publishers take turns (publish_mu_), so every subscriber sees the same
+  // order of events; the registry's own lock is held only to copy the
+  // subscriber list, not across the posts (a send() each), so a join or
+  // leave fanned out to thousands of subscribers does not stall SEND, LIST
+  // and NICK on every other thread.
   void publish(PresenceEvent event, LeaveReason reason, const Peer& subject);
 
  private:
+  // Lock order: publish_mu_, then mu_, then a Peer's.
+  std::mutex publish_mu_;
   mutable std::mutex mu_;
   std::map<std::uint32_t, std::shared_ptr<Peer>> peers_;  // ordered: LIST is by id
   std::map<std::uint32_t, std::shared_ptr<Peer>> subscribers_;
