@@ -1,6 +1,5 @@
 #include "server/connection.hpp"
 
-#include <arpa/inet.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>

@@ -5,8 +5,6 @@
 #include <cstring>
 #include <vector>
 
-#include "common/net.hpp"
-
 namespace sc::server {
 
 void Registry::add(const std::shared_ptr<Peer>& peer) {
