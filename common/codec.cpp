@@ -522,7 +522,7 @@ namespace {
 bool check_presence(Reader& r, std::uint8_t event, std::uint8_t reason) {
   if (event < 1 || event > 3) return r.fail("bad presence event");
   const bool left = event == static_cast<std::uint8_t>(PresenceEvent::Left);
-  const std::uint8_t max = left ? static_cast<std::uint8_t>(LeaveReason::ServerShutdown) : 0;
+  const std::uint8_t max = left ? static_cast<std::uint8_t>(LeaveReason::NodeDown) : 0;
   return reason <= max || r.fail("bad leave reason");
 }
 

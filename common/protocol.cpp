@@ -47,6 +47,11 @@ const char* status_name(std::uint8_t status) {
     case Status::IdleTimeout: return "IDLE_TIMEOUT";
     case Status::SendqExceeded: return "SENDQ_EXCEEDED";
     case Status::NoSuchMessage: return "NO_SUCH_MESSAGE";
+    case Status::AuthRequired: return "AUTH_REQUIRED";
+    case Status::AuthFailed: return "AUTH_FAILED";
+    case Status::EncryptionRequired: return "ENCRYPTION_REQUIRED";
+    case Status::NickInUse: return "NICK_IN_USE";
+    case Status::TooManyConnections: return "TOO_MANY_CONNECTIONS";
     case Status::Internal: return "INTERNAL";
   }
   return "?";
@@ -60,6 +65,7 @@ const char* leave_reason_name(std::uint8_t reason) {
     case LeaveReason::ProtocolError: return "PROTOCOL_ERROR";
     case LeaveReason::SendqExceeded: return "SENDQ_EXCEEDED";
     case LeaveReason::ServerShutdown: return "SERVER_SHUTDOWN";
+    case LeaveReason::NodeDown: return "NODE_DOWN";
   }
   return "?";
 }

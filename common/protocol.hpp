@@ -75,6 +75,12 @@ enum class Status : std::uint8_t {
   IdleTimeout = 10,
   SendqExceeded = 11,
   NoSuchMessage = 12,
+  // Second edition.
+  AuthRequired = 13,
+  AuthFailed = 14,
+  EncryptionRequired = 15,
+  NickInUse = 16,
+  TooManyConnections = 17,
   Internal = 255,
 };
 
@@ -87,6 +93,7 @@ enum class LeaveReason : std::uint8_t {
   ProtocolError = 3,
   SendqExceeded = 4,
   ServerShutdown = 5,
+  NodeDown = 6,  // second edition: the client's server node died
 };
 
 inline constexpr std::uint8_t kSubscribePresence = 0x01;

@@ -312,9 +312,10 @@ TEST_CASE("PRESENCE: event out of range, reason on JOINED/RENAMED, reason above 
     CHECK(decode_presence(view(with(ev, 1)), back, &why) == Status::BadRequest);
     CHECK(why == "bad leave reason");
   }
-  CHECK(decode_presence(view(with(2, 6)), back, &why) == Status::BadRequest);
+  CHECK(decode_presence(view(with(2, 7)), back, &why) == Status::BadRequest);
   CHECK(why == "bad leave reason");
   CHECK(decode_presence(view(with(2, 5)), back) == Status::Ok);
+  CHECK(decode_presence(view(with(2, 6)), back) == Status::Ok);  // NODE_DOWN, second edition
 }
 
 TEST_CASE("NOT_DELIVERED round trip, truncation, invalid UTF-8") {
@@ -498,9 +499,13 @@ TEST_CASE("names of kinds, types, statuses and leave reasons") {
   CHECK(std::string_view(type_name(200)) == "?");
   CHECK(std::string_view(status_name(4)) == "NOT_DELIVERED");
   CHECK(std::string_view(status_name(255)) == "INTERNAL");
-  CHECK(std::string_view(status_name(13)) == "?");
+  CHECK(std::string_view(status_name(13)) == "AUTH_REQUIRED");
+  CHECK(std::string_view(status_name(16)) == "NICK_IN_USE");
+  CHECK(std::string_view(status_name(17)) == "TOO_MANY_CONNECTIONS");
+  CHECK(std::string_view(status_name(18)) == "?");
   CHECK(std::string_view(leave_reason_name(2)) == "IDLE_TIMEOUT");
-  CHECK(std::string_view(leave_reason_name(6)) == "?");
+  CHECK(std::string_view(leave_reason_name(6)) == "NODE_DOWN");
+  CHECK(std::string_view(leave_reason_name(7)) == "?");
   for (int t = 0; t < 256; ++t) {
     INFO("type ", t);
     CHECK(is_request_type(static_cast<std::uint8_t>(t)) == (t >= 1 && t <= 9));
