@@ -42,6 +42,7 @@ const char* leave_word(LeaveReason r) {
     case LeaveReason::ProtocolError: return "protocol error";
     case LeaveReason::SendqExceeded: return "stopped reading";
     case LeaveReason::ServerShutdown: return "server shutdown";
+    case LeaveReason::NodeDown: return "its server node went down";
   }
   return "?";
 }
