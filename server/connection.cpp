@@ -40,6 +40,9 @@ constexpr std::size_t kReadBudget = 256 * 1024;
 // recv() fills it completely.
 constexpr std::size_t kMinRecvChunk = 4 * 1024;
 constexpr std::size_t kMaxRecvChunk = 64 * 1024;
+// A turn's answers go to the Peer (and the kernel) once they reach this
+// much, so the turn buffer stays small whatever a client pipelines.
+constexpr std::size_t kTurnFlush = 64 * 1024;
 // Buffers are released after this long without traffic.
 constexpr auto kReleaseDelay = std::chrono::seconds(1);
 // Bounded goodbyes: how long to flush the last frames and wait for EOF.
@@ -103,8 +106,11 @@ void Connection::run() {
 void Connection::join_server() {
   const Options& o = sh_.opts;
   last_frame_ = now_;
-  tokens_ = 2.0 * o.max_send_rate;
-  tokens_at_ = now_;
+  send_bucket_ = TokenBucket(o.max_send_rate, 2.0 * o.max_send_rate, now_);
+  request_bucket_ = TokenBucket(o.max_request_rate, 2.0 * o.max_request_rate, now_);
+  // About one nick change per second, three in a burst; lifted with the
+  // request budget (--max-request-rate 0).
+  nick_bucket_ = TokenBucket(o.max_request_rate == 0 ? 0 : 1, 3, now_);
   Hello hello{id(), o.heartbeat_s, o.idle_timeout_s, o.delivery_timeout_s, o.max_payload, o.name};
   const std::size_t at =
       begin_frame(out_, Kind::Indication, static_cast<std::uint8_t>(Type::Hello), 0, 0);
@@ -148,11 +154,16 @@ void Connection::turn() {
 // One turn of normal service: read and answer, expire, obey what other
 // threads asked, write our answers.
 void Connection::serve(bool readable, bool writable) {
-  if (readable) read_requests();
+  if (paused_ && !backed_up()) {
+    // The client took enough of its output: answer what we had read.
+    paused_ = false;
+    dispatch_frames();
+  }
+  if (readable && !paused_) read_requests();
   if (phase_ == Phase::Open) check_deadlines();
   if (phase_ == Phase::Open) obey_marks();
   if (phase_ != Phase::Done) flush();
-  if (phase_ == Phase::Open && peer_->queued() > sh_.opts.sendq) drop_for_sendq();
+  if (phase_ == Phase::Open && unsent() > sh_.opts.sendq) drop_for_sendq();
   if (phase_ == Phase::Open && (readable || writable)) {
     release_at_ = now_ + kReleaseDelay;
     release_armed_ = true;
@@ -169,7 +180,8 @@ void Connection::flush_goodbye() {
 
 short Connection::poll_events() const {
   switch (phase_) {
-    case Phase::Open: return static_cast<short>(POLLIN | (peer_->queued() != 0 ? POLLOUT : 0));
+    case Phase::Open:
+      return static_cast<short>((paused_ ? 0 : POLLIN) | (peer_->queued() != 0 ? POLLOUT : 0));
     case Phase::Flushing: return POLLOUT;
     case Phase::Draining: return POLLIN;
     case Phase::Done: break;
@@ -193,7 +205,7 @@ int Connection::poll_timeout_ms() const {
 
 void Connection::read_requests() {
   std::size_t budget = kReadBudget;
-  while (phase_ == Phase::Open && budget > 0) {
+  while (phase_ == Phase::Open && !paused_ && budget > 0) {
     const std::size_t want = std::min(recv_chunk_, budget);
     const std::span<std::uint8_t> space = decoder_.write_space(want);
     const net::IoResult r = net::recv_some(fd_, space.data(), space.size());
@@ -224,6 +236,16 @@ void Connection::read_requests() {
 void Connection::dispatch_frames() {
   Frame f;
   while (phase_ == Phase::Open) {
+    if (out_.size() >= kTurnFlush) flush();
+    if (backed_up()) {
+      // Hand this turn's answers to the kernel; if it cannot take enough,
+      // stop answering (and reading) until POLLOUT says it took some.
+      flush();
+      if (backed_up()) {
+        paused_ = true;
+        return;
+      }
+    }
     const DecodeResult r = decoder_.next(f);
     switch (r) {
       case DecodeResult::NeedMore:
@@ -236,6 +258,10 @@ void Connection::dispatch_frames() {
         skipping_ = false;
         last_frame_ = now_;
         handle_request(f);
+        // Answers other than LIST are at most max-payload + 128 bytes and
+        // fit below --sendq by construction (soft_sendq()); what others
+        // posted meanwhile may not.
+        if (unsent() > sh_.opts.sendq) drop_for_sendq();
         break;
       case DecodeResult::TooLarge:
         skipping_ = true;
@@ -255,6 +281,12 @@ void Connection::handle_request(const Frame& f) {
   const Header& h = f.header;
   spdlog::debug("client {}: {} request id {} ({} bytes)", id(), type_name(h.type), h.id,
                 h.length);
+  if (!charge(f)) {
+    respond_error(h, Status::RateLimited,
+                  fmt::format("request budget exceeded ({} units per second; {} costs {})",
+                              sh_.opts.max_request_rate, type_name(h.type), request_cost(f)));
+    return;
+  }
   switch (static_cast<Type>(h.type)) {
     case Type::Time: return on_time(f);
     case Type::Name: return on_name(f);
@@ -330,6 +362,10 @@ void Connection::flush() {
   if (out_.empty()) return;
   peer_->write(out_);
   out_.clear();
+}
+
+bool Connection::backed_up() const {
+  return unsent() >= soft_sendq(sh_.opts.sendq, sh_.opts.max_payload);
 }
 
 // ---------------------------------------------------------------------------
@@ -429,11 +465,9 @@ void Connection::leave(LeaveReason reason) {
 // an ERROR; failure is expected and ignored.
 void Connection::drop_for_sendq() {
   Bytes error;
-  const std::size_t at = begin_frame(error, Kind::Indication, static_cast<std::uint8_t>(Type::Error),
-                                     static_cast<std::uint8_t>(Status::SendqExceeded), 0);
-  put_text(error, fmt::format("more than {} bytes queued for a client that is not reading",
-                              sh_.opts.sendq));
-  end_frame(error, at);
+  put_error_indication(error, Status::SendqExceeded,
+                       fmt::format("more than {} bytes queued for a client that is not reading",
+                                   sh_.opts.sendq));
   peer_->send_last_words(error);
   close_now(LeaveReason::SendqExceeded);
 }

@@ -24,8 +24,12 @@
 #include "server/delivery.hpp"
 #include "server/registry.hpp"
 #include "server/shared.hpp"
+#include "server/token_bucket.hpp"
 
 namespace sc::server {
+
+// What a request costs against --max-request-rate (handlers.cpp).
+double request_cost(const Frame& f);
 
 class Connection {
  public:
@@ -42,6 +46,7 @@ class Connection {
   // Main thread, when start() failed: closes the socket.
   void abandon();
   std::uint32_t id() const { return peer_->id(); }
+  const Addr& addr() const { return peer_->entry().addr; }
 
  private:
   enum class Phase {
@@ -77,7 +82,7 @@ class Connection {
   void on_subscribe(const Frame& f);
   void on_bye(const Frame& f);
   bool require_empty(const Frame& f);
-  bool take_send_token();
+  bool charge(const Frame& f);
   void fail_undelivered(const Pending& p, std::string_view why);
 
   // Output.
@@ -86,6 +91,8 @@ class Connection {
   void indicate(Type type, Status status, std::string_view text);
   void obey_marks();
   void flush();
+  std::uint64_t unsent() const { return out_.size() + peer_->queued(); }
+  bool backed_up() const;
 
   // Deadlines.
   void check_deadlines();
@@ -131,9 +138,14 @@ class Connection {
   std::vector<Pending> sends_;
   std::size_t sends_head_ = 0;
 
-  // SEND rate limit: token bucket, refilled at max-send-rate, burst 2x.
-  double tokens_ = 0;
-  Clock::time_point tokens_at_;
+  // Rate limits (see sockchatd(8) LIMITS): SENDs (a token per started KiB
+  // of text), every request's cost, and nick changes.
+  TokenBucket send_bucket_;
+  TokenBucket request_bucket_;
+  TokenBucket nick_bucket_;
+  // Our output reached soft_sendq(): requests are neither read nor answered
+  // until the client has taken enough of it.
+  bool paused_ = false;
 
   // TIME: localtime_r() once per second at most, not once per request.
   std::int64_t zone_second_ = -1;

@@ -23,6 +23,7 @@ struct Pending {
   std::uint32_t sender_request = 0;  // the SEND's request id, for the response
   std::uint32_t target = 0;
   Clock::time_point deadline;
+  std::uint32_t bytes = 0;  // the MESSAGE frame's size, for the unacked cap
 };
 
 class Deliveries {
@@ -30,7 +31,11 @@ class Deliveries {
   // Message ids start at 1 and are never reused within one run.
   std::uint32_t next_message_id() { return next_id_.fetch_add(1, std::memory_order_relaxed); }
 
-  void add(const Pending& p);
+  // Records p unless the target's unacknowledged MESSAGE bytes (all senders
+  // together) would pass `cap`: flow control per recipient, so that nobody
+  // can fill a slow reader's queue with messages it never asked for.
+  // Returns the target's unacked bytes before p when it did not fit.
+  std::optional<std::uint64_t> add_within(const Pending& p, std::uint64_t cap);
   // Removes the entry if it is still pending: the caller settles it.
   std::optional<Pending> take(std::uint32_t message_id);
   // Removes the entry only when it is addressed to `target` (an ACK).
@@ -44,7 +49,10 @@ class Deliveries {
  private:
   std::atomic<std::uint32_t> next_id_{1};
   mutable std::mutex mu_;
+  void forget_locked(std::unordered_map<std::uint32_t, Pending>::iterator it);
+
   std::unordered_map<std::uint32_t, Pending> pending_;
+  std::unordered_map<std::uint32_t, std::uint64_t> unacked_;  // target -> bytes
 };
 
 }  // namespace sc::server

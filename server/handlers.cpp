@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include "server/connection.hpp"
+#include "server/nick_policy.hpp"
 
 namespace sc::server {
 namespace {
@@ -26,7 +27,29 @@ void put_send_failed(Bytes& out, const Pending& p, std::string_view why) {
   end_frame(out, at);
 }
 
+// Cost units against --max-request-rate.  What a request costs the server
+// (and what its answer costs the others: a LIST is a copy of every entry, a
+// NICK and a SUBSCRIBE fan out or take the publishing turn); a TIME is 1.
+constexpr double kCheapCost = 1;
+constexpr double kListCost = 100;
+constexpr double kNickCost = 100;
+constexpr double kSubscribeCost = 100;
+
 }  // namespace
+
+double request_cost(const Frame& f) {
+  switch (static_cast<Type>(f.header.type)) {
+    case Type::List: return kListCost;
+    case Type::Nick: return kNickCost;
+    case Type::Subscribe: return kSubscribeCost;
+    // Echoes and messages also cost by size: one more per started 4 KiB.
+    case Type::Ping:
+    case Type::Send: return kCheapCost + static_cast<double>((f.payload.size() + 4095) / 4096);
+    default: return kCheapCost;
+  }
+}
+
+bool Connection::charge(const Frame& f) { return request_bucket_.take(request_cost(f), now_); }
 
 // TIME, NAME, LIST and BYE carry no payload.
 bool Connection::require_empty(const Frame& f) {
@@ -63,22 +86,35 @@ void Connection::on_name(const Frame& f) {
   respond_ok(f.header, ByteView(reinterpret_cast<const std::uint8_t*>(name.data()), name.size()));
 }
 
+// The one answer that can be larger than max-payload: checked against
+// --sendq before it is copied, so a client's output never passes it.
 void Connection::on_list(const Frame& f) {
   if (!require_empty(f)) return;
-  const std::size_t at = begin_frame(out_, Kind::Response, f.header.type, 0, f.header.id);
-  const std::size_t left_out = sh_.registry.put_list(out_);
-  end_frame(out_, at);
-  if (left_out != 0) {
+  const std::shared_ptr<const ListPayload> list = sh_.registry.list();
+  const std::uint64_t size = kHeaderSize + list->bytes.size();
+  if (size > sh_.opts.sendq) {
+    respond_error(f.header, Status::Internal,
+                  fmt::format("the client list ({} bytes) is larger than this server's --sendq",
+                              size));
+    return;
+  }
+  if (unsent() + size > sh_.opts.sendq) {
+    // Only a client that pipelines LISTs without reading gets here.
+    drop_for_sendq();
+    return;
+  }
+  respond_ok(f.header, ByteView(list->bytes.data(), list->bytes.size()));
+  if (list->left_out != 0) {
     spdlog::warn("client {}: LIST left out the {} highest ids (a frame holds at most {} bytes)",
-                 id(), left_out, kMaxServerPayload);
+                 id(), list->left_out, kMaxServerPayload);
   }
 }
 
 void Connection::on_ping(const Frame& f) { respond_ok(f.header, f.payload); }
 
-// Nicks are unique among connected clients, compared byte for byte; setting
-// your own current nick again is fine and announces nothing.  New clients
-// have an empty nick.
+// Nicks are unique among connected clients by their comparison key (see
+// nick_key()); setting your own current nick again is fine and announces
+// nothing.  New clients have an empty nick.
 void Connection::on_nick(const Frame& f) {
   std::string nick;
   std::string_view why;
@@ -86,9 +122,18 @@ void Connection::on_nick(const Frame& f) {
     respond_error(f.header, Status::BadRequest, why);
     return;
   }
-  const NickResult r = sh_.registry.set_nick(*peer_, nick);
+  if (const std::string refused = nick_refusal(nick); !refused.empty()) {
+    respond_error(f.header, Status::BadRequest, refused);
+    return;
+  }
+  if (nick != peer_->entry().nick && !nick_bucket_.take(1, now_)) {
+    respond_error(f.header, Status::RateLimited, "at most one nick change per second");
+    return;
+  }
+  const NickResult r = sh_.registry.set_nick(*peer_, nick, nick_key(nick));
   if (r == NickResult::InUse) {
-    respond_error(f.header, Status::BadRequest, "nick already in use");
+    respond_error(f.header, Status::NickInUse,
+                  fmt::format("nick '{}' is in use, or looks like one that is", nick));
     return;
   }
   respond_ok(f.header);
@@ -117,9 +162,8 @@ void Connection::on_bye(const Frame& f) {
   close_gracefully(LeaveReason::Bye);
 }
 
-// SEND: validate, rate-limit, find the target, record the pending delivery,
-// then queue the MESSAGE.  The entry goes into the table before the MESSAGE
-// is queued, so an ACK, however fast, finds it.  No response now: the ACK,
+// SEND: validate, rate-limit, find the target, record the pending delivery
+// within the target's unacked cap, then queue the MESSAGE.  No response now: the ACK,
 // the deadline or the target leaving settles it.
 void Connection::on_send(const Frame& f) {
   SendRequest req;
@@ -128,9 +172,12 @@ void Connection::on_send(const Frame& f) {
     respond_error(f.header, Status::BadRequest, why);
     return;
   }
-  if (!take_send_token()) {
+  // One token per started KiB: the limit counts bytes as well as messages.
+  if (!send_bucket_.take(static_cast<double>(std::max<std::size_t>(1, (req.text.size() + 1023) / 1024)),
+                         now_)) {
     respond_error(f.header, Status::RateLimited,
-                  fmt::format("more than {} messages per second", sh_.opts.max_send_rate));
+                  fmt::format("more than {} messages (or KiB of text) per second",
+                              sh_.opts.max_send_rate));
     return;
   }
   const std::shared_ptr<Peer> target = sh_.registry.find(req.target);
@@ -138,15 +185,23 @@ void Connection::on_send(const Frame& f) {
     respond_error(f.header, Status::NoSuchClient, fmt::format("no client with id {}", req.target));
     return;
   }
-  const Pending p{sh_.deliveries.next_message_id(), id(), f.header.id, req.target,
-                  now_ + std::chrono::seconds(sh_.opts.delivery_timeout_s)};
-  sh_.deliveries.add(p);
+  Pending p{sh_.deliveries.next_message_id(), id(), f.header.id, req.target,
+            now_ + std::chrono::seconds(sh_.opts.delivery_timeout_s)};
   scratch_.clear();
   const std::size_t at = begin_frame(scratch_, Kind::Indication,
                                      static_cast<std::uint8_t>(Type::Message), 0, p.message_id);
   put_message(scratch_, Message{id(), peer_->entry().addr, peer_->entry().nick, realtime_us(),
                                 std::move(req.text)});
   end_frame(scratch_, at);
+  p.bytes = static_cast<std::uint32_t>(scratch_.size());
+  // The entry goes into the table before the MESSAGE is queued, so an ACK,
+  // however fast, finds it.
+  if (const auto busy = sh_.deliveries.add_within(p, sh_.opts.max_unacked)) {
+    respond_error(f.header, Status::RateLimited,
+                  fmt::format("client {} is busy: {} bytes of messages await its acknowledgement",
+                              req.target, *busy));
+    return;
+  }
   if (target->post(scratch_)) {
     sends_.push_back(p);
     return;
@@ -183,18 +238,6 @@ void Connection::on_ack(const Frame& f) {
     put_send_ok(scratch_, *p);
     sender->post(scratch_);
   }
-}
-
-// Token bucket: max-send-rate tokens per second, at most twice that saved.
-bool Connection::take_send_token() {
-  const double rate = sh_.opts.max_send_rate;
-  if (rate == 0) return true;
-  const std::chrono::duration<double> elapsed = now_ - tokens_at_;
-  tokens_at_ = now_;
-  tokens_ = std::min(2 * rate, tokens_ + elapsed.count() * rate);
-  if (tokens_ < 1) return false;
-  tokens_ -= 1;
-  return true;
 }
 
 // Answers a SEND of ours in our own buffer, anyone else's through its Peer.

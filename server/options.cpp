@@ -3,6 +3,7 @@
 #include <getopt.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstdio>
 #include <string_view>
@@ -27,7 +28,17 @@ constexpr const char* kHelp =
     "      --max-payload BYTES    largest request payload, 64..16776192 (default: 65536)\n"
     "      --sendq BYTES          most unsent bytes queued for one client, at least\n"
     "                             max-payload + 128, at most 1 GiB (default: 1048576)\n"
-    "      --max-send-rate N      SENDs per second per client, burst 2N; 0 = unlimited (default: 200)\n"
+    "      --max-send-rate N      SENDs per second per client, burst 2N, a SEND costing one\n"
+    "                             per started KiB of text; 0 = unlimited (default: 200)\n"
+    "      --max-unacked BYTES    most bytes of messages awaiting one client's\n"
+    "                             acknowledgement, all senders together; at least\n"
+    "                             max-payload + 128, at most --sendq (default: 262144)\n"
+    "      --max-request-rate N   request cost units per second per client, burst 2N\n"
+    "                             (TIME costs 1, LIST 100); 0 = unlimited (default: 10000)\n"
+    "      --max-clients-per-ip N most clients from one IPv4 address or IPv6 /64;\n"
+    "                             0 = unlimited (default: 16)\n"
+    "      --max-connect-rate N   new connections per second from one address, burst 2N;\n"
+    "                             0 = unlimited (default: 10)\n"
     "  -l, --log-level LEVEL      trace, debug, info, warn, error or off (default: info)\n"
     "      --port-file PATH       write the bound port number to PATH once listening\n"
     "  -h, --help                 show this help and exit\n"
@@ -40,6 +51,10 @@ enum LongOnly : int {
   kMaxPayload,
   kSendq,
   kMaxSendRate,
+  kMaxUnacked,
+  kMaxRequestRate,
+  kMaxClientsPerIp,
+  kMaxConnectRate,
   kPortFile,
 };
 
@@ -54,6 +69,10 @@ constexpr option kLongOptions[] = {
     {"max-payload", required_argument, nullptr, kMaxPayload},
     {"sendq", required_argument, nullptr, kSendq},
     {"max-send-rate", required_argument, nullptr, kMaxSendRate},
+    {"max-unacked", required_argument, nullptr, kMaxUnacked},
+    {"max-request-rate", required_argument, nullptr, kMaxRequestRate},
+    {"max-clients-per-ip", required_argument, nullptr, kMaxClientsPerIp},
+    {"max-connect-rate", required_argument, nullptr, kMaxConnectRate},
     {"log-level", required_argument, nullptr, 'l'},
     {"port-file", required_argument, nullptr, kPortFile},
     {"help", no_argument, nullptr, 'h'},
@@ -62,6 +81,7 @@ constexpr option kLongOptions[] = {
 };
 
 constexpr std::uint64_t kMaxSendq = 1ull << 30;
+constexpr std::uint64_t kDefaultMaxUnacked = 256 * 1024;
 
 void usage_error(const std::string& line) {
   std::fprintf(stderr, "sockchatd: %s\nTry 'sockchatd --help'.\n", line.c_str());
@@ -147,6 +167,14 @@ bool apply_option(int c, const char* arg, Options& o) {
     case kSendq: return set_number("sendq", arg, 1, kMaxSendq, "1..1073741824", o.sendq);
     case kMaxSendRate:
       return set_number("max-send-rate", arg, 0, 1000000, "0..1000000", o.max_send_rate);
+    case kMaxUnacked:
+      return set_number("max-unacked", arg, 1, kMaxSendq, "1..1073741824", o.max_unacked);
+    case kMaxRequestRate:
+      return set_number("max-request-rate", arg, 0, 100000000, "0..100000000", o.max_request_rate);
+    case kMaxClientsPerIp:
+      return set_number("max-clients-per-ip", arg, 0, 1000000, "0..1000000", o.max_clients_per_ip);
+    case kMaxConnectRate:
+      return set_number("max-connect-rate", arg, 0, 1000000, "0..1000000", o.max_connect_rate);
     case 'l':
       if (!parse_level(arg, o.log_level)) {
         bad_value("log-level", arg, "trace, debug, info, warn, error or off");
@@ -181,6 +209,13 @@ bool check_relations(const Options& o, const char* heartbeat_arg, const char* id
   if (o.sendq < min_sendq(o.max_payload)) {
     bad_value("sendq", sendq_arg ? sendq_arg : std::to_string(o.sendq),
               std::to_string(min_sendq(o.max_payload)) + "..1073741824 (at least --max-payload + 128)");
+    return false;
+  }
+  if (o.max_unacked != 0 &&
+      (o.max_unacked < min_sendq(o.max_payload) || o.max_unacked > o.sendq)) {
+    bad_value("max-unacked", std::to_string(o.max_unacked),
+              std::to_string(min_sendq(o.max_payload)) + ".." + std::to_string(o.sendq) +
+                  " (at least --max-payload + 128, at most --sendq)");
     return false;
   }
   return true;
@@ -235,6 +270,9 @@ ParseOutcome parse_options(int argc, char** argv, Options& out) {
     return ParseOutcome::ExitUsage;
   }
   if (!check_relations(o, heartbeat_arg, idle_arg, sendq_arg)) return ParseOutcome::ExitUsage;
+  if (o.max_unacked == 0) {
+    o.max_unacked = std::min(o.sendq, std::max<std::uint64_t>(kDefaultMaxUnacked, min_sendq(o.max_payload)));
+  }
   out = std::move(o);
   return ParseOutcome::Run;
 }

@@ -1,6 +1,7 @@
 // Command-line options of sockchatd: parsing, validation and --help.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 
@@ -19,6 +20,14 @@ struct Options {
   std::uint32_t max_payload = 65536;
   std::uint64_t sendq = 1048576;
   std::uint32_t max_send_rate = 200;  // SENDs per second per client; 0 = unlimited
+  // Per source address (IPv4 address, IPv6 /64); 0 = unlimited.
+  std::uint32_t max_clients_per_ip = 16;
+  std::uint32_t max_connect_rate = 10;     // connections per second, burst 2N
+  // Request cost units per second per client, burst 2N (TIME costs 1).
+  std::uint32_t max_request_rate = 10000;
+  // Bytes of MESSAGEs awaiting one recipient's ACK, all senders together;
+  // 0 until resolved: max(256 KiB, min_sendq(max_payload)).
+  std::uint64_t max_unacked = 0;
   spdlog::level::level_enum log_level = spdlog::level::info;
   std::string port_file;
 };
@@ -28,6 +37,14 @@ struct Options {
 // header, sender id, addr, nick, sent-at), or that message could never be
 // delivered at all.
 std::uint64_t min_sendq(std::uint32_t max_payload);
+
+// While a client's unsent output (queued plus this turn's answers) is at or
+// above this, its requests are not read, so that TCP pushes back on a client
+// that does not read.  Half of --sendq, and always room below --sendq for
+// the largest answer but LIST (a PING echo of max-payload bytes).
+inline std::uint64_t soft_sendq(std::uint64_t sendq, std::uint32_t max_payload) {
+  return std::min(sendq / 2, sendq - min_sendq(max_payload));
+}
 
 enum class ParseOutcome { Run, ExitOk, ExitUsage };
 

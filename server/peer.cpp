@@ -101,11 +101,28 @@ void Peer::write_locked(ByteView frames) {
     if (took == frames.size()) return;
     sent_ = took;
   }
+  make_room_locked(frames.size());
   out_.insert(out_.end(), frames.begin(), frames.end());
   queued_.store(out_.size() - sent_, std::memory_order_relaxed);
   // The owner must now wait for POLLOUT; a queue that was already non-empty
   // means it is doing so.
   if (was_empty) wake_locked();
+}
+
+// Keeps the queue's memory near --sendq: rather than let the vector double
+// past it, drop the frames already sent from the front first, and grow to
+// at most --sendq plus what must fit.
+void Peer::make_room_locked(std::size_t more) {
+  if (out_.size() + more <= out_.capacity()) return;
+  if (sent_ != 0) {
+    const std::size_t start = frame_start_at_or_before(sent_);
+    out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(start));
+    sent_ -= start;
+    if (out_.size() + more <= out_.capacity()) return;
+  }
+  const std::size_t need = out_.size() + more;
+  const std::size_t cap = static_cast<std::size_t>(std::max<std::uint64_t>(need, sendq_));
+  out_.reserve(std::min(std::max(2 * out_.capacity(), need), cap));
 }
 
 void Peer::flush_locked() {

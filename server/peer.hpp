@@ -91,6 +91,7 @@ class Peer {
 
  private:
   void write_locked(ByteView frames);
+  void make_room_locked(std::size_t more);
   void flush_locked();
   void wake_locked();
   std::size_t frame_start_at_or_before(std::size_t offset) const;

@@ -10,17 +10,20 @@ namespace sc::server {
 void Registry::add(const std::shared_ptr<Peer>& peer) {
   std::lock_guard lock(mu_);
   peers_.emplace(peer->id(), peer);
+  ++generation_;
 }
 
 void Registry::remove(std::uint32_t id) {
   std::lock_guard lock(mu_);
   auto it = peers_.find(id);
   if (it == peers_.end()) return;
-  const std::string& nick = it->second->entry_.nick;
-  auto n = nicks_.find(nick);
-  if (n != nicks_.end() && n->second == id) nicks_.erase(n);
+  if (auto k = keys_.find(id); k != keys_.end()) {
+    nicks_.erase(k->second);
+    keys_.erase(k);
+  }
   subscribers_.erase(id);
   peers_.erase(it);
+  ++generation_;
 }
 
 std::shared_ptr<Peer> Registry::find(std::uint32_t id) const {
@@ -34,15 +37,16 @@ std::size_t Registry::size() const {
   return peers_.size();
 }
 
-NickResult Registry::set_nick(Peer& peer, std::string_view nick) {
+NickResult Registry::set_nick(Peer& peer, std::string_view nick, std::string key) {
   std::lock_guard lock(mu_);
   if (peer.entry_.nick == nick) return NickResult::Unchanged;
-  std::string key(nick);
   auto it = nicks_.find(key);
-  if (it != nicks_.end()) return NickResult::InUse;
-  if (!peer.entry_.nick.empty()) nicks_.erase(peer.entry_.nick);
-  nicks_.emplace(key, peer.id());
-  peer.entry_.nick = std::move(key);
+  if (it != nicks_.end() && it->second != peer.id()) return NickResult::InUse;
+  if (auto old = keys_.find(peer.id()); old != keys_.end()) nicks_.erase(old->second);
+  nicks_[key] = peer.id();
+  keys_[peer.id()] = std::move(key);
+  peer.entry_.nick = std::string(nick);
+  ++generation_;
   return NickResult::Changed;
 }
 
@@ -59,24 +63,40 @@ void Registry::set_subscribed(const std::shared_ptr<Peer>& peer, bool on) {
   }
 }
 
-std::size_t Registry::put_list(Bytes& out) const {
-  std::lock_guard lock(mu_);
-  const std::size_t count_at = out.size();
+std::shared_ptr<const ListPayload> Registry::list() const {
+  std::vector<Entry> entries;
+  std::uint64_t generation;
+  {
+    std::lock_guard lock(mu_);
+    if (list_ && list_generation_ == generation_) return list_;
+    generation = generation_;
+    entries.reserve(peers_.size());
+    for (const auto& [id, peer] : peers_) entries.push_back(peer->entry_);
+  }
+  auto built = std::make_shared<ListPayload>();
+  Bytes& out = built->bytes;
   put_u32(out, 0);
-  const std::size_t limit = count_at + kMaxServerPayload;
   std::uint32_t listed = 0;
-  for (const auto& [id, peer] : peers_) {
+  for (const Entry& e : entries) {
     const std::size_t before = out.size();
-    put_entry(out, peer->entry_);
-    if (out.size() > limit) {
+    put_entry(out, e);
+    if (out.size() > kMaxServerPayload) {
       out.resize(before);
       break;
     }
     ++listed;
   }
   const std::uint32_t be = htonl(listed);
-  std::memcpy(out.data() + count_at, &be, sizeof be);
-  return peers_.size() - listed;
+  std::memcpy(out.data(), &be, sizeof be);
+  built->left_out = entries.size() - listed;
+  std::lock_guard lock(mu_);
+  // Another thread may have cached a newer one meanwhile; ours is still the
+  // right answer for this request (the set as it was when it arrived).
+  if (generation == generation_) {
+    list_ = built;
+    list_generation_ = generation;
+  }
+  return built;
 }
 
 void Registry::publish(PresenceEvent event, LeaveReason reason, const Peer& subject) {

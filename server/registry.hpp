@@ -19,6 +19,12 @@ namespace sc::server {
 
 enum class NickResult { Changed, Unchanged, InUse };
 
+// A LIST response payload, shared by every LIST until the next change.
+struct ListPayload {
+  Bytes bytes;              // count, then the entries ascending by id
+  std::size_t left_out = 0; // entries that did not fit in one frame
+};
+
 class Registry {
  public:
   void add(const std::shared_ptr<Peer>& peer);
@@ -26,15 +32,20 @@ class Registry {
   std::shared_ptr<Peer> find(std::uint32_t id) const;
   std::size_t size() const;
 
-  // Nicks are unique among connected clients (byte-exact).  Setting one's own
-  // current nick again is Unchanged (no RENAMED event).
-  NickResult set_nick(Peer& peer, std::string_view nick);
+  // Nicks are unique among connected clients by `key` (the caller's
+  // comparison key: case-folded confusable skeleton), so "ALICE" is in use
+  // once "alice" is.  Setting one's own current nick again is Unchanged (no
+  // RENAMED event); changing only its case or look-alikes is allowed.
+  NickResult set_nick(Peer& peer, std::string_view nick, std::string key);
   void set_subscribed(const std::shared_ptr<Peer>& peer, bool on);
 
   // The LIST response payload: count, then the entries ascending by id, as
   // many as fit in kMaxServerPayload, the most a client accepts (that takes
-  // over 260,000 clients).  Returns how many did not fit.
-  std::size_t put_list(Bytes& out) const;
+  // over 260,000 clients).  Built once per change of the client set, and
+  // outside the lock (the lock is held to copy the entries), so a LIST flood
+  // with thousands of clients neither re-encodes per request nor stalls
+  // SEND, NICK and joins on other threads.
+  std::shared_ptr<const ListPayload> list() const;
 
   // Sends a PRESENCE indication about `subject` to every subscriber.
   // Publishers take turns (publish_mu_), so every subscriber sees the same
@@ -50,7 +61,11 @@ class Registry {
   mutable std::mutex mu_;
   std::map<std::uint32_t, std::shared_ptr<Peer>> peers_;  // ordered: LIST is by id
   std::map<std::uint32_t, std::shared_ptr<Peer>> subscribers_;
-  std::unordered_map<std::string, std::uint32_t> nicks_;
+  std::unordered_map<std::string, std::uint32_t> nicks_;  // key -> id
+  std::unordered_map<std::uint32_t, std::string> keys_;   // id -> its nick's key
+  std::uint64_t generation_ = 0;  // bumped by every change LIST shows
+  mutable std::shared_ptr<const ListPayload> list_;       // of list_generation_
+  mutable std::uint64_t list_generation_ = ~std::uint64_t{0};
 };
 
 }  // namespace sc::server

@@ -1,6 +1,7 @@
 #include "server/server.hpp"
 
 #include <poll.h>
+#include <fcntl.h>
 #include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -52,12 +53,15 @@ Server::Server(const Options& opts, std::vector<int> listen_fds, int signal_fd, 
       signal_fd_(signal_fd),
       reaper_fd_(net::make_wake_fd()),
       where_(std::move(where)),
-      shared_(opts, reaper_fd_) {}
+      shared_(opts, reaper_fd_),
+      per_address_(opts.max_clients_per_ip, opts.max_connect_rate),
+      reserve_fd_(open("/dev/null", O_RDONLY | O_CLOEXEC)) {}
 
 Server::~Server() {
   for (int fd : listen_fds_) close(fd);
   if (signal_fd_ >= 0) close(signal_fd_);
   if (reaper_fd_ >= 0) close(reaper_fd_);
+  if (reserve_fd_ >= 0) close(reserve_fd_);
 }
 
 int Server::run() {
@@ -86,6 +90,10 @@ int Server::run() {
     for (std::size_t i = 2; i < fds.size(); ++i) {
       if (fds[i].revents != 0) accept_from(fds[i].fd, now);
     }
+    if (now >= next_prune_) {
+      per_address_.prune(now);
+      next_prune_ = now + kReportInterval;
+    }
     if (watchdog_ && now >= next_watchdog_) {
       sd::notify("WATCHDOG=1");
       next_watchdog_ = now + *watchdog_;
@@ -113,15 +121,12 @@ void Server::accept_from(int listen_fd, Clock::time_point now) {
     const net::AcceptResult r = net::accept_client(listen_fd);
     switch (r.status) {
       case net::AcceptStatus::Ok:
-        if (shared_.clients.load(std::memory_order_relaxed) >= opts_.max_clients) {
-          turn_away(r.fd, r.peer);
-        } else {
-          admit(r.fd, r.peer, now);
-        }
+        admit_or_refuse(r, now);
         break;
       case net::AcceptStatus::WouldBlock:
         return;
       case net::AcceptStatus::Exhausted:
+        if (turn_away_when_out_of_fds(listen_fd, r.err)) break;
         pause_accepting(now, "accept", r.err);
         return;
       case net::AcceptStatus::Error:
@@ -142,6 +147,48 @@ void Server::pause_accepting(Clock::time_point now, const char* what, int err) {
   }
 }
 
+// Per-address limits first (an address over them is told it is its own
+// doing), then the server-wide --max-clients.
+bool Server::admit_or_refuse(const net::AcceptResult& r, Clock::time_point now) {
+  const AddressLimits::Verdict v = per_address_.arrive(r.peer, now);
+  std::string why;
+  Status status = Status::TooManyConnections;
+  if (v == AddressLimits::Verdict::TooFast) {
+    why = fmt::format("more than {} new connections per second from {}", opts_.max_connect_rate,
+                      AddressLimits::describe(r.peer));
+  } else if (v == AddressLimits::Verdict::TooMany) {
+    why = fmt::format("{} clients already connected from {}", opts_.max_clients_per_ip,
+                      AddressLimits::describe(r.peer));
+  } else if (shared_.clients.load(std::memory_order_relaxed) >= opts_.max_clients) {
+    per_address_.leave(r.peer);
+    status = Status::ServerFull;
+    why = fmt::format("server full ({} clients)", opts_.max_clients);
+  } else {
+    admit(r.fd, r.peer, now);
+    return true;
+  }
+  turn_away(r.fd, status, why);
+  log_refusal(r.peer, why, now);
+  return false;
+}
+
+// accept() failed for want of a file descriptor: spend the reserve one on
+// accepting the newcomer, tell it, close it, take the reserve back.  False
+// when there is no reserve (the caller pauses accepting instead).
+bool Server::turn_away_when_out_of_fds(int listen_fd, int err) {
+  if ((err != EMFILE && err != ENFILE) || reserve_fd_ < 0) return false;
+  close(reserve_fd_);
+  reserve_fd_ = -1;
+  const net::AcceptResult r = net::accept_client(listen_fd);
+  if (r.status == net::AcceptStatus::Ok) {
+    const std::string why = "server is out of file descriptors";
+    turn_away(r.fd, Status::ServerFull, why);
+    log_refusal(r.peer, why, Clock::now());
+  }
+  reserve_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  return r.status == net::AcceptStatus::Ok && reserve_fd_ >= 0;
+}
+
 void Server::admit(int fd, const Addr& peer, Clock::time_point now) {
   net::set_nodelay(fd);
   net::set_keepalive(fd, opts_.idle_timeout_s);
@@ -150,8 +197,12 @@ void Server::admit(int fd, const Addr& peer, Clock::time_point now) {
   shared_.clients.fetch_add(1, std::memory_order_relaxed);
   if (!c->start()) {
     const int e = errno;
+    Bytes frame;
+    put_error_indication(frame, Status::ServerFull, "server cannot start another connection now");
+    net::send_some(fd, frame.data(), frame.size());
     c->abandon();
     shared_.clients.fetch_sub(1, std::memory_order_relaxed);
+    per_address_.leave(peer);
     pause_accepting(now, "cannot start a connection thread", e);
     return;
   }
@@ -159,27 +210,36 @@ void Server::admit(int fd, const Addr& peer, Clock::time_point now) {
   connections_.emplace(key, std::move(c));
 }
 
-// Over --max-clients: one non-blocking ERROR from this thread, then close.
-// Such a connection never gets an id and never counts as a client.
-void Server::turn_away(int fd, const Addr& peer) {
+// Over a limit: one non-blocking ERROR from this thread, then close.  Such
+// a connection never gets an id and never counts as a client.
+void Server::turn_away(int fd, Status status, const std::string& why) {
   Bytes frame;
-  const std::size_t at = begin_frame(frame, Kind::Indication, static_cast<std::uint8_t>(Type::Error),
-                                     static_cast<std::uint8_t>(Status::ServerFull), 0);
-  put_text(frame, fmt::format("server full ({} clients)", opts_.max_clients));
-  end_frame(frame, at);
+  put_error_indication(frame, status, why);
   net::send_some(fd, frame.data(), frame.size());
   close(fd);
-  const Clock::time_point now = Clock::now();
-  if (now - last_full_log_ >= kReportInterval) {
-    last_full_log_ = now;
-    spdlog::warn("server full ({} clients): turned away {}", opts_.max_clients, format_addr(peer));
+}
+
+// One warning per second at most, however many are turned away: a flood
+// must not turn into a flood of log lines.  The ones not logged are counted
+// in the next line.
+void Server::log_refusal(const Addr& peer, const std::string& why, Clock::time_point now) {
+  if (now - last_refusal_log_ < kReportInterval) {
+    ++refused_since_log_;
+    return;
   }
+  spdlog::warn("turned away {}: {}{}", format_addr(peer), why,
+               refused_since_log_ != 0
+                   ? fmt::format(" (and {} more since the last such line)", refused_since_log_)
+                   : std::string());
+  last_refusal_log_ = now;
+  refused_since_log_ = 0;
 }
 
 void Server::reap() {
   net::drain_wake(reaper_fd_);
   for (Connection* c : shared_.reaper.collect()) {
     c->join();
+    per_address_.leave(c->addr());
     connections_.erase(c);
   }
 }

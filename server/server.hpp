@@ -9,6 +9,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/net.hpp"
+#include "server/address_limits.hpp"
 #include "server/connection.hpp"
 #include "server/options.hpp"
 #include "server/shared.hpp"
@@ -32,7 +34,10 @@ class Server {
   void accept_from(int listen_fd, Clock::time_point now);
   void admit(int fd, const Addr& peer, Clock::time_point now);
   void pause_accepting(Clock::time_point now, const char* what, int err);
-  void turn_away(int fd, const Addr& peer);
+  void turn_away(int fd, Status status, const std::string& why);
+  bool turn_away_when_out_of_fds(int listen_fd, int err);
+  bool admit_or_refuse(const net::AcceptResult& r, Clock::time_point now);
+  void log_refusal(const Addr& peer, const std::string& why, Clock::time_point now);
   void reap();
   bool signalled();
   void update_status(Clock::time_point now, bool force);
@@ -46,10 +51,17 @@ class Server {
   Shared shared_;
   std::unordered_map<Connection*, std::unique_ptr<Connection>> connections_;
   std::uint32_t next_client_id_ = 1;  // never reused within one run
+  AddressLimits per_address_;
+  // Kept open to be closed when accept() says EMFILE, so that the newcomer
+  // can still be accepted, told SERVER_FULL and closed instead of hanging in
+  // the accept queue (tmux and libevent keep such a spare fd too).
+  int reserve_fd_ = -1;
+  Clock::time_point next_prune_{};
 
   Clock::time_point accept_paused_until_{};
   Clock::time_point last_exhausted_log_{};
-  Clock::time_point last_full_log_{};
+  Clock::time_point last_refusal_log_{};
+  std::uint64_t refused_since_log_ = 0;
   std::optional<std::chrono::microseconds> watchdog_;
   Clock::time_point next_watchdog_{};
   std::uint32_t reported_clients_ = 0;

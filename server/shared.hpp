@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "server/delivery.hpp"
@@ -22,6 +23,15 @@ inline std::int64_t realtime_us() {
   timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
   return std::int64_t{ts.tv_sec} * 1'000'000 + ts.tv_nsec / 1000;
+}
+
+// An ERROR indication: `status` says why, `text` in plain words.  The
+// server closes the connection after it.
+inline void put_error_indication(Bytes& out, Status status, std::string_view text) {
+  const std::size_t at = begin_frame(out, Kind::Indication, static_cast<std::uint8_t>(Type::Error),
+                                     static_cast<std::uint8_t>(status), 0);
+  put_text(out, text);
+  end_frame(out, at);
 }
 
 // Finished connection threads hand themselves to the main thread, which

@@ -227,7 +227,11 @@ std::string OwnedFrame::describe() const {
 
 namespace {
 
-int connect_with_rcvbuf(const std::string& host, std::uint16_t port, int rcvbuf) {
+// A blocking connect() with what connect_tcp() does not offer: a small
+// receive buffer (set before connect(), so that the window the kernel
+// advertises stays small) and a chosen source address (per-address limits:
+// each 127.0.0.0/8 address is a different client to the server).
+int connect_raw(const std::string& host, std::uint16_t port, const ClientOptions& o) {
   sockaddr_storage ss{};
   socklen_t len = 0;
   auto* v4 = reinterpret_cast<sockaddr_in*>(&ss);
@@ -245,8 +249,17 @@ int connect_with_rcvbuf(const std::string& host, std::uint16_t port, int rcvbuf)
   }
   const int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) fail("socket: " + std::string(std::strerror(errno)));
-  // Before connect(), so that the window the kernel advertises stays small.
-  setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+  if (o.rcvbuf > 0) setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &o.rcvbuf, sizeof o.rcvbuf);
+  if (!o.source.empty()) {
+    sockaddr_in src{};
+    src.sin_family = AF_INET;
+    if (ss.ss_family != AF_INET || inet_pton(AF_INET, o.source.c_str(), &src.sin_addr) != 1 ||
+        bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof src) != 0) {
+      const int e = errno;
+      ::close(fd);
+      fail("cannot bind source address " + o.source + ": " + std::strerror(e));
+    }
+  }
   if (connect(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0) {
     const int e = errno;
     ::close(fd);
@@ -261,8 +274,8 @@ Client::Client(const Server& s, ClientOptions o) : Client(s.host(), s.port(), o)
 
 Client::Client(const std::string& host, std::uint16_t port, ClientOptions o)
     : dec_(Role::Client, kMaxServerPayload) {
-  if (o.rcvbuf > 0) {
-    fd_ = connect_with_rcvbuf(host, port, o.rcvbuf);
+  if (o.rcvbuf > 0 || !o.source.empty()) {
+    fd_ = connect_raw(host, port, o);
   } else {
     std::string err;
     fd_ = net::connect_tcp(host, std::to_string(port), static_cast<int>(kWait.count()), err);

@@ -24,6 +24,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/codec.hpp"
@@ -97,8 +98,11 @@ struct OwnedFrame {
 };
 
 struct ClientOptions {
+  ClientOptions(int rcvbuf_ = 0, bool read_hello_ = true, std::string source_ = {})
+      : rcvbuf(rcvbuf_), read_hello(read_hello_), source(std::move(source_)) {}
   int rcvbuf = 0;          // SO_RCVBUF before connect (0: kernel default)
   bool read_hello = true;  // wait for HELLO in the constructor
+  std::string source;      // IPv4 source address to bind, e.g. "127.0.0.5"
 };
 
 class Client {

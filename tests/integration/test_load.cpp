@@ -77,7 +77,9 @@ Bytes garbage(std::mt19937& rng) {
 }  // namespace
 
 TEST_CASE("1000 pipelined requests in one write are answered in order") {
-  Server s;
+  // About ordering, not the request budget (its own tests are in
+  // tests/faults/test_abuse.cpp): 1000 mixed requests cost more than a burst.
+  Server s{"--max-request-rate", "0"};
   Client c(s);
   Bytes out;
   std::vector<Expected> expected;
@@ -120,7 +122,11 @@ TEST_CASE("100 clients x 100 pipelined TIME requests: every response exactly onc
   Server s;
   constexpr int kClients = 100, kRequests = 100;
   std::vector<std::unique_ptr<Client>> clients;
-  for (int i = 0; i < kClients; ++i) clients.push_back(std::make_unique<Client>(s));
+  // Ten clients per source address: within the default per-address limits.
+  for (int i = 0; i < kClients; ++i) {
+    clients.push_back(std::make_unique<Client>(
+        s, ClientOptions{0, true, "127.0.3." + std::to_string(i / 10 + 1)}));
+  }
   const auto t0 = Clock::now();
   for (auto& c : clients) {
     Bytes out;
@@ -155,7 +161,10 @@ TEST_CASE("random garbage on 300 connections; the server keeps answering") {
   for (int done = 0; done < kConnections; done += kBatch) {
     std::vector<std::unique_ptr<Client>> batch;
     for (int i = 0; i < kBatch; ++i) {
-      batch.push_back(std::make_unique<Client>(s, ClientOptions{0, false}));
+      // One or two connections per source address (default per-address limits).
+      const int n = done + i;
+      batch.push_back(std::make_unique<Client>(
+          s, ClientOptions{0, false, "127.0.4." + std::to_string(n % 250 + 1)}));
       batch.back()->try_send(view(garbage(rng)), Ms(1000));  // the server may close first
     }
     // Some read what came back, then all of them go away.
@@ -175,10 +184,11 @@ TEST_CASE("random garbage on 300 connections; the server keeps answering") {
   CHECK(listed == 1);
 }
 
-TEST_CASE("a silent slow reader is dropped with SENDQ_EXCEEDED; others stay fast") {
-  // --sendq must be at least --max-payload + 128.
+TEST_CASE("a silent slow reader is not dropped for what others send it: SENDs beyond --max-unacked are RATE_LIMITED") {
+  // --sendq must be at least --max-payload + 128; the unacked cap stays
+  // below --sendq, so messages alone can never fill the reader's queue.
   Server s{"--sendq", "65536", "--max-payload", "8192", "--max-send-rate", "0",
-           "--delivery-timeout", "60"};
+           "--max-unacked", "32768", "--delivery-timeout", "3"};
   Client watcher(s), timer(s), flooder(s);
   check_ok(watcher.call(Type::Subscribe, view(u8_payload(kSubscribePresence))), Type::Subscribe);
   // Small receive buffer, set before connect; it reads HELLO and nothing else.
@@ -187,15 +197,18 @@ TEST_CASE("a silent slow reader is dropped with SENDQ_EXCEEDED; others stay fast
 
   const std::string text(8000, 'f');
   std::set<std::uint32_t> pending;
-  std::optional<Presence> left;
+  int busy = 0, undelivered = 0, other = 0;
   double worst_time = 0;
-  int sent = 0;
-  const auto t0 = Clock::now();
-  const auto drain_flooder = [&] {
-    while (auto f = flooder.next_frame(Ms(0))) {
-      INFO(f->describe());
-      CHECK(pending.erase(f->id()) == 1);
-      CHECK((f->status() == Status::NotDelivered || f->status() == Status::NoSuchClient));
+  const auto settle = [&](const OwnedFrame& f) {
+    INFO(f.describe(), " ", f.text());
+    CHECK(pending.erase(f.id()) == 1);
+    if (f.status() == Status::RateLimited) {
+      ++busy;
+      CHECK(f.text().find("busy") != std::string::npos);
+    } else if (f.status() == Status::NotDelivered) {
+      ++undelivered;
+    } else {
+      ++other;
     }
   };
   const auto time_once = [&] {
@@ -203,34 +216,67 @@ TEST_CASE("a silent slow reader is dropped with SENDQ_EXCEEDED; others stay fast
     check_ok(timer.call(Type::Time, {}, Ms(2000)), Type::Time);
     worst_time = std::max(worst_time, seconds_since(t));
   };
-  while (!left && sent < 4000 && seconds_since(t0) < 20) {
+  // 400 SENDs of 8000 bytes (3.2 MB, 50 times --sendq) at the silent reader.
+  const auto t0 = Clock::now();
+  for (int round = 0; round < 50; ++round) {
     Bytes batch;
-    for (int i = 0; i < 8; ++i, ++sent) pending.insert(flooder.add_request(batch, Type::Send, view(send_payload(slow.id(), text))));
+    for (int i = 0; i < 8; ++i) pending.insert(flooder.add_request(batch, Type::Send, view(send_payload(slow.id(), text))));
     REQUIRE(flooder.try_send(view(batch), Ms(2000)));
-    drain_flooder();
+    while (auto f = flooder.next_frame(Ms(0))) settle(*f);
     time_once();
-    if (auto f = watcher.take_if([&](const OwnedFrame& f) {
-          return f.type() == Type::Presence && as_presence(f).event == PresenceEvent::Left;
-        }, Ms(0)))
-      left = as_presence(*f);
   }
-  MESSAGE("slow reader dropped after ", sent, " SENDs of 8000 bytes, ", seconds_since(t0), " s");
-  REQUIRE(left.has_value());
-  CHECK(left->entry.id == slow.id());
-  CHECK(left->reason == LeaveReason::SendqExceeded);
-
-  // Every SEND to it is settled; TIME stays fast meanwhile.
+  // What was queued within the cap is settled by the delivery timeout.
   while (!pending.empty() && seconds_since(t0) < 30) {
     time_once();
-    if (auto f = flooder.next_frame(Ms(200))) {
-      INFO(f->describe());
-      CHECK(pending.erase(f->id()) == 1);
-      CHECK((f->status() == Status::NotDelivered || f->status() == Status::NoSuchClient));
+    if (auto f = flooder.next_frame(Ms(200))) settle(*f);
+  }
+  MESSAGE(busy, " SENDs refused as busy, ", undelivered, " NOT_DELIVERED after the timeout, in ",
+          seconds_since(t0), " s; worst TIME round trip ", worst_time, " s");
+  CHECK(pending.empty());
+  CHECK(other == 0);
+  CHECK(busy >= 300);        // at most 32768 / 8000 = 4 in flight at once
+  CHECK(undelivered >= 4);
+  CHECK(worst_time < 2.0);
+  // The reader is still there, and nobody heard it leave.
+  CHECK_FALSE(watcher.take_if([&](const OwnedFrame& f) {
+    return f.type() == Type::Presence && as_presence(f).event == PresenceEvent::Left;
+  }, Ms(0)).has_value());
+  const std::vector<Entry> list = as_list(watcher.call(Type::List));
+  CHECK(std::any_of(list.begin(), list.end(), [&](const Entry& e) { return e.id == slow.id(); }));
+  // Once it reads again, it gets its messages in order and can ACK them.
+  std::optional<OwnedFrame> m = slow.indication(Type::Message, Ms(5000));
+  REQUIRE(m.has_value());
+  CHECK(as_message(*m).text == text);
+}
+
+TEST_CASE("a subscriber that stops reading is dropped with SENDQ_EXCEEDED once presence events pass --sendq") {
+  // Renames as fast as a pipeline goes: the nick-change limit is lifted.
+  Server s{"--sendq", "16384", "--max-payload", "8192", "--max-request-rate", "0"};
+  Client watcher(s), renamer(s);
+  check_ok(watcher.call(Type::Subscribe, view(u8_payload(kSubscribePresence))), Type::Subscribe);
+  Client deaf(s, ClientOptions{4096, true});
+  check_ok(deaf.call(Type::Subscribe, view(u8_payload(kSubscribePresence))), Type::Subscribe);
+  // Each RENAMED with a 32-byte nick is ~70 bytes for the deaf subscriber;
+  // the kernel's socket buffers (megabytes on loopback) fill first.
+  const std::string nicks[2] = {std::string(32, 'a'), std::string(32, 'b')};
+  std::optional<Presence> left;
+  int renames = 0;
+  for (const auto t0 = Clock::now(); !left && renames < 400000 && seconds_since(t0) < 30;) {
+    Bytes batch;
+    std::vector<std::uint32_t> ids;
+    for (int i = 0; i < 500; ++i, ++renames) {
+      ids.push_back(renamer.add_request(batch, Type::Nick, view(text_payload(nicks[renames % 2]))));
+    }
+    renamer.send_raw(view(batch));
+    for (std::uint32_t id : ids) check_ok(renamer.response(id), Type::Nick);
+    while (auto f = watcher.take_if([](const OwnedFrame& f) { return f.type() == Type::Presence; }, Ms(0))) {
+      const Presence p = as_presence(*f);
+      if (p.event == PresenceEvent::Left && p.entry.id == deaf.id()) left = p;
     }
   }
-  CHECK(pending.empty());
-  for (int i = 0; i < 10; ++i) time_once();
-  MESSAGE("worst TIME round trip ", worst_time, " s");
-  CHECK(worst_time < 2.0);
-  CHECK(slow.wait_closed(Ms(10000)));
+  MESSAGE("deaf subscriber dropped after ", renames, " renames");
+  REQUIRE(left.has_value());
+  CHECK(left->reason == LeaveReason::SendqExceeded);
+  CHECK(deaf.wait_closed(Ms(10000)));
+  check_ok(watcher.call(Type::Time), Type::Time);
 }

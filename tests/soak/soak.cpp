@@ -113,7 +113,12 @@ ServerProc start_server(const std::string& path) {
   const std::string delivery = std::to_string(kDeliveryTimeoutS);
   std::vector<std::string> args = {path, "--bind", "127.0.0.1", "--port", "0", "--port-file", port_file,
                                    "--delivery-timeout", delivery, "--max-send-rate", "0",
-                                   "--max-clients", "10000", "--log-level", "warn"};
+                                   "--max-clients", "10000", "--log-level", "warn",
+                                   // The soak churns hundreds of clients from 127.0.0.1 and
+                                   // renames at will: it checks correctness under load, the
+                                   // limits have their own tests (tests/faults/test_abuse.cpp).
+                                   "--max-request-rate", "0", "--max-clients-per-ip", "0",
+                                   "--max-connect-rate", "0"};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
