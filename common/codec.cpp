@@ -143,6 +143,14 @@ class Reader {
     return false;
   }
   std::size_t remaining() const { return p_.size() - pos_; }
+  void skip_rest() { pos_ = p_.size(); }
+  // Raw bytes, checked by the caller (for typed reasons of its own).
+  bool raw(std::size_t n, std::string_view& s) {
+    if (!have(n)) return false;
+    s = as_chars(p_.subspan(pos_, n));
+    pos_ += n;
+    return true;
+  }
 
  private:
   bool have(std::size_t n) { return p_.size() - pos_ >= n || fail("payload too short"); }
@@ -275,6 +283,7 @@ void put_hello(Bytes& out, const Hello& v) {
   put_u16(out, v.delivery_timeout_s);
   put_u32(out, v.max_payload);
   put_str8(out, v.server_name);
+  put_u8(out, v.flags);
 }
 
 void put_time_reply(Bytes& out, const TimeReply& v) {
@@ -312,6 +321,13 @@ void put_not_delivered(Bytes& out, const NotDelivered& v) {
   put_u32(out, v.message_id);
   put_text(out, v.text);
 }
+
+void put_auth(Bytes& out, const AuthRequest& v) {
+  put_str8(out, v.account);
+  put_text(out, v.password);
+}
+
+void put_auth_reply(Bytes& out, std::string_view account) { put_str8(out, account); }
 
 // ---------------------------------------------------------------------------
 // Frame decoding.
@@ -476,8 +492,13 @@ void FrameDecoder::shrink_if_idle() {
 
 Status decode_hello(ByteView p, Hello& out, std::string_view* why) {
   Reader r(p);
-  r.u32(out.client_id) && r.u16(out.heartbeat_s) && r.u16(out.idle_timeout_s) &&
-      r.u16(out.delivery_timeout_s) && r.u32(out.max_payload) && r.str8(out.server_name);
+  out.flags = 0;
+  if (r.u32(out.client_id) && r.u16(out.heartbeat_s) && r.u16(out.idle_timeout_s) &&
+      r.u16(out.delivery_timeout_s) && r.u32(out.max_payload) && r.str8(out.server_name) &&
+      r.remaining() > 0) {
+    r.u8(out.flags);
+    r.skip_rest();  // fields of a later edition
+  }
   return r.finish(why);
 }
 
@@ -563,6 +584,42 @@ Status decode_text(ByteView p, std::string& out, std::string_view* why) {
   return r.finish(why);
 }
 
+namespace {
+
+// Reads a str8 account name and checks it by the nick rules, so that each
+// broken rule has its own reason.
+bool read_account(Reader& r, std::string& account) {
+  std::uint8_t len = 0;
+  std::string_view raw;
+  if (!r.u8(len) || !r.raw(len, raw)) return false;
+  std::string_view why;
+  if (check_account(raw, &why) != Status::Ok) return r.fail(why.data());
+  account.assign(raw);
+  return true;
+}
+
+bool check_password(Reader& r, std::string_view password) {
+  if (password.empty()) return r.fail("password is empty");
+  if (password.size() > kMaxPasswordBytes) return r.fail("password is longer than 255 bytes");
+  return valid_utf8(password) || r.fail("password is not valid UTF-8");
+}
+
+}  // namespace
+
+Status decode_auth(ByteView p, AuthRequest& out, std::string_view* why) {
+  Reader r(p);
+  std::string_view password;
+  if (read_account(r, out.account) && r.raw(r.remaining(), password) && check_password(r, password))
+    out.password.assign(password);
+  return r.finish(why);
+}
+
+Status decode_auth_reply(ByteView p, std::string& account, std::string_view* why) {
+  Reader r(p);
+  read_account(r, account);
+  return r.finish(why);
+}
+
 Status decode_nick(ByteView p, std::string& out, std::string_view* why) {
   const Status s = check_nick(as_chars(p), why);
   if (s == Status::Ok) out.assign(as_chars(p));
@@ -586,21 +643,50 @@ bool valid_utf8(std::string_view s) {
   return true;
 }
 
-Status check_nick(std::string_view nick, std::string_view* why) {
-  const char* reason = nullptr;
-  if (nick.empty()) reason = "nick is empty";
-  else if (nick.size() > kMaxNickBytes) reason = "nick is longer than 32 bytes";
+namespace {
+
+// The nick rules, as the first rule a name breaks (nicks and account names
+// share them, in different words).
+enum class NameProblem { None, Empty, TooLong, NotUtf8, Control, WhiteSpace };
+
+NameProblem find_name_problem(std::string_view name) {
+  if (name.empty()) return NameProblem::Empty;
+  if (name.size() > kMaxNickBytes) return NameProblem::TooLong;
   char32_t cp;
-  for (std::size_t i = 0; !reason && i < nick.size();) {
-    const std::size_t len = decode_utf8_at(nick, i, cp);
-    if (len == 0) reason = "nick is not valid UTF-8";
-    else if (is_control(cp)) reason = "nick contains a control character";
-    else if (is_white_space(cp)) reason = "nick contains whitespace";
+  for (std::size_t i = 0; i < name.size();) {
+    const std::size_t len = decode_utf8_at(name, i, cp);
+    if (len == 0) return NameProblem::NotUtf8;
+    if (is_control(cp)) return NameProblem::Control;
+    if (is_white_space(cp)) return NameProblem::WhiteSpace;
     i += len;
   }
-  if (!reason) return Status::Ok;
-  if (why) *why = reason;
+  return NameProblem::None;
+}
+
+// reasons[] is indexed by NameProblem, from Empty on.
+Status check_name(std::string_view name, const char* const (&reasons)[5], std::string_view* why) {
+  const NameProblem problem = find_name_problem(name);
+  if (problem == NameProblem::None) return Status::Ok;
+  if (why) *why = reasons[static_cast<int>(problem) - 1];
   return Status::BadRequest;
+}
+
+constexpr const char* kNickReasons[5] = {
+    "nick is empty", "nick is longer than 32 bytes", "nick is not valid UTF-8",
+    "nick contains a control character", "nick contains whitespace"};
+constexpr const char* kAccountReasons[5] = {
+    "account name is empty", "account name is longer than 32 bytes",
+    "account name is not valid UTF-8", "account name contains a control character",
+    "account name contains whitespace"};
+
+}  // namespace
+
+Status check_nick(std::string_view nick, std::string_view* why) {
+  return check_name(nick, kNickReasons, why);
+}
+
+Status check_account(std::string_view account, std::string_view* why) {
+  return check_name(account, kAccountReasons, why);
 }
 
 std::string format_ip(const Addr& a) {

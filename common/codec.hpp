@@ -45,7 +45,9 @@ void put_text(Bytes& out, std::string_view s);
 void put_addr(Bytes& out, const Addr& a);
 void put_entry(Bytes& out, const Entry& e);
 
-// Typed payload encoders: each appends only the payload.
+// Typed payload encoders: each appends only the payload.  put_hello always
+// writes the second edition's flags byte.  put_auth requires an account of
+// at most 255 bytes (put_str8).
 void put_hello(Bytes& out, const Hello& v);
 void put_time_reply(Bytes& out, const TimeReply& v);
 void put_list_reply(Bytes& out, const std::vector<Entry>& entries);
@@ -53,6 +55,8 @@ void put_send_request(Bytes& out, const SendRequest& v);
 void put_message(Bytes& out, const Message& v);
 void put_presence(Bytes& out, const Presence& v);
 void put_not_delivered(Bytes& out, const NotDelivered& v);
+void put_auth(Bytes& out, const AuthRequest& v);
+void put_auth_reply(Bytes& out, std::string_view account);  // AUTH's OK response
 
 // ---------------------------------------------------------------------------
 // Frame decoding: an incremental decoder in the style of hiredis's reader.
@@ -136,6 +140,9 @@ class FrameDecoder {
 // whitespace", ...).  They reject short payloads, trailing bytes, invalid
 // UTF-8 and bad nicks.
 
+// HELLO is the one payload that may grow: the flags byte is read when
+// present (a first-edition HELLO has none: flags 0) and any bytes after it
+// are ignored, so that a later edition can add fields.
 Status decode_hello(ByteView p, Hello& out, std::string_view* why = nullptr);
 Status decode_time_reply(ByteView p, TimeReply& out, std::string_view* why = nullptr);
 Status decode_list_reply(ByteView p, std::vector<Entry>& out, std::string_view* why = nullptr);
@@ -151,6 +158,14 @@ Status decode_u8(ByteView p, std::uint8_t& out, std::string_view* why = nullptr)
 Status decode_text(ByteView p, std::string& out, std::string_view* why = nullptr);
 // NICK request: 1..32 bytes, valid UTF-8, no control characters, no whitespace.
 Status decode_nick(ByteView p, std::string& out, std::string_view* why = nullptr);
+// AUTH request.  Reasons: "payload too short" (no account length, or fewer
+// bytes than it says), "account name is empty" and the other check_account
+// reasons, "password is empty", "password is longer than 255 bytes",
+// "password is not valid UTF-8".
+Status decode_auth(ByteView p, AuthRequest& out, std::string_view* why = nullptr);
+// AUTH OK response: str8 account name by the same rules, nothing after it
+// ("trailing bytes").
+Status decode_auth_reply(ByteView p, std::string& account, std::string_view* why = nullptr);
 
 // ---------------------------------------------------------------------------
 // Text rules shared by server and client.
@@ -161,6 +176,12 @@ bool valid_utf8(std::string_view s);
 // "nick contains whitespace".  Whitespace is Unicode White_Space; control is
 // C0, DEL and C1.
 Status check_nick(std::string_view nick, std::string_view* why = nullptr);
+// Account names follow the nick rules (a signed-in account becomes the
+// nick); the reasons say "account name" instead of "nick": "account name is
+// empty", "account name is longer than 32 bytes", "account name is not valid
+// UTF-8", "account name contains a control character", "account name
+// contains whitespace".
+Status check_account(std::string_view account, std::string_view* why = nullptr);
 
 // "127.0.0.1:51234", "[2001:db8::5]:40000".
 std::string format_addr(const Addr& a);

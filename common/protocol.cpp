@@ -23,6 +23,7 @@ const char* type_name(std::uint8_t type) {
     case Type::Ack: return "ACK";
     case Type::Subscribe: return "SUBSCRIBE";
     case Type::Bye: return "BYE";
+    case Type::Auth: return "AUTH";
     case Type::Hello: return "HELLO";
     case Type::Message: return "MESSAGE";
     case Type::Presence: return "PRESENCE";
@@ -72,7 +73,7 @@ const char* leave_reason_name(std::uint8_t reason) {
 
 bool is_request_type(std::uint8_t type) {
   return type >= static_cast<std::uint8_t>(Type::Time) &&
-         type <= static_cast<std::uint8_t>(Type::Bye);
+         type <= static_cast<std::uint8_t>(Type::Auth);
 }
 
 bool is_indication_type(std::uint8_t type) {

@@ -2,9 +2,11 @@
 //
 // This header is the single source of truth for what travels on the wire.
 // The contract is man/sockchat-protocol.7 (and shared/PROTOCOL.md it came
-// from).  If you change anything here that a peer can observe -- a value, a
-// field, a layout -- bump kVersion and update the man page and the Wireshark
-// dissector in the same commit.
+// from), now in its second edition.  If you change anything here that a
+// peer can observe -- a value, a field, a layout -- update the man page and
+// the Wireshark dissector in the same commit, and bump kVersion unless a
+// peer of the previous edition ignores the change or refuses it in a
+// defined way (the man page's EDITIONS and STANDARDS say which is which).
 #pragma once
 
 #include <array>
@@ -20,10 +22,12 @@ inline constexpr std::uint8_t kMagic0 = 0x53;  // 'S'
 inline constexpr std::uint8_t kMagic1 = 0x43;  // 'C'
 inline constexpr std::size_t kHeaderSize = 16;
 inline constexpr std::uint16_t kDefaultPort = 2555;
+inline constexpr std::uint16_t kDefaultTlsPort = 2556;  // implicit TLS, ALPN "sockchat/1"
 
 // Limits that are part of the protocol, not of one server's configuration.
 inline constexpr std::size_t kMaxNickBytes = 32;
 inline constexpr std::size_t kMaxStr8Bytes = 255;
+inline constexpr std::size_t kMaxPasswordBytes = 255;  // AUTH's password, at least 1
 // Largest payload a client accepts from a server.  Requests are bounded by
 // the max payload the server announces in HELLO; responses can be larger
 // (a LIST of many clients), but never above this.
@@ -53,6 +57,7 @@ enum class Type : std::uint8_t {
   Ack = 7,
   Subscribe = 8,
   Bye = 9,
+  Auth = 10,  // second edition: sign in to an account
   // Indications.
   Hello = 64,
   Message = 65,
@@ -98,6 +103,12 @@ enum class LeaveReason : std::uint8_t {
 
 inline constexpr std::uint8_t kSubscribePresence = 0x01;
 
+// HELLO flags (second edition).  Bits not named here are reserved: a
+// receiver keeps the byte as it came and ignores the bits it does not know.
+inline constexpr std::uint8_t kHelloSignInRequired = 0x01;  // AUTH before most requests
+inline constexpr std::uint8_t kHelloEncrypted = 0x02;       // this connection is TLS
+inline constexpr std::uint8_t kHelloClustered = 0x04;       // clients span several nodes
+
 // The 16-byte frame header, decoded.  Fields hold raw wire values so that a
 // decoder can report what it saw even when a value is not in an enum.
 struct Header {
@@ -135,6 +146,8 @@ struct Hello {
   std::uint16_t delivery_timeout_s = 0;
   std::uint32_t max_payload = 0;
   std::string server_name;
+  // Second edition; a first-edition HELLO (no flags byte) decodes as 0.
+  std::uint8_t flags = 0;
   bool operator==(const Hello&) const = default;
 };
 
@@ -166,6 +179,15 @@ struct Presence {
   LeaveReason reason = LeaveReason::Bye;  // meaningful for Left only; 0 otherwise
   Entry entry;
   bool operator==(const Presence&) const = default;
+};
+
+// AUTH request (second edition).  The OK response carries the account name
+// alone (a str8), which is then the connection's nick.  The password is a
+// secret: nothing should log or display it.
+struct AuthRequest {
+  std::string account;   // follows the nick rules
+  std::string password;  // 1..255 bytes of UTF-8
+  bool operator==(const AuthRequest&) const = default;
 };
 
 // Payload of a NOT_DELIVERED response to SEND.

@@ -48,12 +48,12 @@ def payload_target(v):
     if k == 3:
         return {64: "hello", 65: "message", 66: "presence", 67: "text", 68: "text"}.get(t)
     if k == 1:
-        return {4: "send_request", 6: "nick", 7: "u32", 8: "u8"}.get(t)
+        return {4: "send_request", 6: "nick", 7: "u32", 8: "u8", 10: "auth"}.get(t)
     if s == 4:
         return "not_delivered"
     if s != 0:
         return "text"
-    return {1: "time_reply", 2: "text", 3: "list_reply", 4: "u32"}.get(t)
+    return {1: "time_reply", 2: "text", 3: "list_reply", 4: "u32", 10: "auth_reply"}.get(t)
 
 
 def vector_seeds(vectors):
@@ -95,9 +95,18 @@ def frame_edges():
 
 def payload_edges():
     name = "lab-server".encode()
+    hello = struct.pack(">IHHHI", 7, 10, 30, 5, 65536) + str8(name)
     return {
+        # First edition (no flags), flags, unknown flag bits, later-edition
+        # bytes after the flags, a server name longer than the payload.
         "hello": [b"", struct.pack(">IHHHI", 7, 10, 30, 5, 65536) + str8(b"x" * 255),
-                  struct.pack(">IHHHI", 7, 10, 30, 5, 65536) + b"\x0b" + name],
+                  struct.pack(">IHHHI", 7, 10, 30, 5, 65536) + b"\x0b" + name,
+                  hello, hello + b"\x07", hello + b"\xf8", hello + b"\x01\x00\xff\xfe"],
+        "auth": [b"", b"\x05alice", b"\x05alicep", b"\x00pw", b"\x21" + b"a" * 33 + b"pw",
+                 b"\x03a bpw", b"\x02a\x1bpw", b"\x02\xc0\xafpw", b"\x01ap\xff",
+                 b"\x01a" + b"p" * 255, b"\x01a" + b"p" * 256, b"\x06alice"],
+        "auth_reply": [b"", b"\x05alice", b"\x05alice\x00", b"\x00", b"\x06alice",
+                       b"\x03a b", str8("名前".encode())],
         "time_reply": [struct.pack(">qi", -1, -36000) + str8(b""), struct.pack(">qi", 0, 0)],
         "list_reply": [struct.pack(">I", 0), struct.pack(">I", 0xFFFFFFFF),
                        struct.pack(">I", 1) + entry(family=6, nick=b""),

@@ -2,7 +2,8 @@
 // BAD_REQUEST and a reason, or accept it and hand back a value that encodes
 // to exactly the input bytes (the protocol has one encoding per value, so a
 // decoder that accepts anything else is lenient or lossy) and decodes again
-// to the same value.
+// to the same value.  HELLO is the exception the protocol makes on purpose:
+// its flags byte may be missing and bytes after it are ignored (hello()).
 #include <algorithm>
 #include <string>
 #include <vector>
@@ -57,9 +58,35 @@ int check_payload(const std::uint8_t* data, std::size_t size, Decode decode, Enc
 
 }  // namespace
 
+// HELLO accepts three shapes of one value: the first-edition fields alone
+// (flags 0), those plus the flags byte (exactly put_hello's bytes), and that
+// plus any bytes of a later edition.
 int hello(const std::uint8_t* data, std::size_t size) {
-  return check_payload<Hello>(data, size, decode_hello, put_hello,
-                              [](const Hello& v) { return reference_utf8(v.server_name); });
+  const ByteView p = view(data, size);
+  Hello v{};
+  std::string_view why;
+  const Status s = decode_hello(p, v, &why);
+  Hello quiet{};
+  quiet.flags = 0xFF;  // a missing flags byte must reset it, not leave it
+  FUZZ_REQUIRE(decode_hello(p, quiet, nullptr) == s);
+  if (s != Status::Ok) {
+    FUZZ_REQUIRE(s == Status::BadRequest && !why.empty());
+    return 0;
+  }
+  FUZZ_REQUIRE(quiet == v);
+  FUZZ_REQUIRE(reference_utf8(v.server_name));
+  Bytes enc;
+  put_hello(enc, v);
+  const std::size_t first_edition = enc.size() - 1;
+  FUZZ_REQUIRE(size >= first_edition && std::equal(enc.begin(), enc.end() - 1, p.begin()));
+  FUZZ_REQUIRE(size == first_edition ? v.flags == 0 : p[first_edition] == v.flags);
+  Hello twice{};
+  FUZZ_REQUIRE(decode_hello(enc, twice, nullptr) == Status::Ok && twice == v);
+  Hello first{};
+  FUZZ_REQUIRE(decode_hello(p.first(first_edition), first, nullptr) == Status::Ok);
+  first.flags = v.flags;
+  FUZZ_REQUIRE(first == v);
+  return 0;
 }
 
 int time_reply(const std::uint8_t* data, std::size_t size) {
@@ -111,6 +138,20 @@ int u8(const std::uint8_t* data, std::size_t size) {
   const bool ok = round_trip(view(data, size), v, decode_u8, put_u8);
   FUZZ_REQUIRE(ok == (size == 1));
   return 0;
+}
+
+int auth(const std::uint8_t* data, std::size_t size) {
+  return check_payload<AuthRequest>(data, size, decode_auth, put_auth, [](const AuthRequest& v) {
+    return reference_nick(v.account) && !v.password.empty() &&
+           v.password.size() <= kMaxPasswordBytes && reference_utf8(v.password);
+  });
+}
+
+int auth_reply(const std::uint8_t* data, std::size_t size) {
+  return check_payload<std::string>(
+      data, size, decode_auth_reply,
+      [](Bytes& out, const std::string& account) { put_auth_reply(out, account); },
+      [](const std::string& account) { return reference_nick(account); });
 }
 
 // `text` payloads and the UTF-8 check under them, against the reference.

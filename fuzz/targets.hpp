@@ -26,6 +26,8 @@ int u32(const std::uint8_t* data, std::size_t size);
 int u8(const std::uint8_t* data, std::size_t size);
 int text(const std::uint8_t* data, std::size_t size);
 int nick(const std::uint8_t* data, std::size_t size);
+int auth(const std::uint8_t* data, std::size_t size);        // AUTH request
+int auth_reply(const std::uint8_t* data, std::size_t size);  // AUTH OK response
 
 struct NamedTarget {
   const char* name;  // also the corpus folder: fuzz/corpus/<name>
@@ -46,6 +48,8 @@ inline constexpr NamedTarget kTargets[] = {
     {"u8", u8},
     {"text", text},
     {"nick", nick},
+    {"auth", auth},
+    {"auth_reply", auth_reply},
 };
 
 }  // namespace sc::fuzz

@@ -5,8 +5,11 @@
 --        tshark -2 -X lua_script:sockchat.lua -r capture.pcap -Y sockchat
 -- or copy this file into the personal Lua plugins folder (tshark -G folders).
 -- TCP port 2555 is decoded as sockchat; for other ports use "Decode As..."
--- (tshark: -d tcp.port==PORT,sockchat).  Request/response links need two
--- passes: tshark -2, or any view in Wireshark after loading.
+-- (tshark: -d tcp.port==PORT,sockchat).  TCP port 2556 is handed to TLS, and
+-- what TLS decrypts there (or on a connection that negotiated the ALPN
+-- "sockchat/1") is sockchat; other TLS ports: -d tls.port==PORT,sockchat.
+-- Decrypting needs the session keys (tls.keylog_file).  Request/response
+-- links need two passes: tshark -2, or any view in Wireshark after loading.
 --
 -- Display filter fields.  The scheme: header fields are sockchat.<field>;
 -- a payload field of one message type is sockchat.<type>.<field>; a value
@@ -28,7 +31,10 @@
 --             sockchat.payload       payload of an unknown type
 --             sockchat.trailing      bytes after a complete payload
 --   HELLO     sockchat.hello.client_id .heartbeat .idle_timeout
---             .delivery_timeout .max_payload .server_name
+--             .delivery_timeout .max_payload .server_name, and in the
+--             second edition .flags with the bits .flags.sign_in_required
+--             .flags.encrypted .flags.clustered (absent in a first-edition
+--             HELLO), then .extension (bytes of a later edition, ignored)
 --   TIME      sockchat.time.us (absolute time, UTC) .utc_offset (s) .zone
 --   LIST      sockchat.list.count, then one sockchat.entry subtree per client
 --   entry     sockchat.entry.id .addr ("IP:port") .family .ip4 .ip6 .port
@@ -41,10 +47,13 @@
 --   SUBSCRIBE sockchat.subscribe.flags .presence (bit 0)
 --   PING      sockchat.ping.data
 --   SHUTDOWN  sockchat.shutdown.reason
+--   AUTH      sockchat.auth.account (request and OK response)
+--             sockchat.auth.password (request; in clear unless inside TLS)
 --
 -- Expert info (filter sockchat.expert.<name>, or _ws.expert): bad_magic,
 -- bad_version, bad_kind, too_large, short_payload, trailing_bytes,
--- bad_utf8, bad_addr, empty_text, bad_nick, unknown_type, bad_status,
+-- bad_utf8, bad_addr, empty_text, bad_nick, bad_password, unknown_type,
+-- bad_status,
 -- error_response, error_indication.  A malformed frame is shown and flagged,
 -- never a Lua error.  After bad magic or a bad version the peer closes the
 -- connection (no resynchronising), so the rest of that segment is shown as
@@ -56,22 +65,25 @@ local HEADER_SIZE = 16
 local MAGIC = 0x5343            -- "SC"
 local VERSION = 1
 local DEFAULT_PORT = 2555
+local DEFAULT_TLS_PORT = 2556
+local ALPN = "sockchat/1"
 -- No frame in either direction may carry more (kMaxServerPayload,
 -- kMaxMaxPayload): a bigger length is flagged instead of being reassembled.
 local MAX_PAYLOAD = 16 * 1024 * 1024
 local MAX_NICK_BYTES = 32
+local MAX_PASSWORD_BYTES = 255
 
 local KIND = { REQUEST = 1, RESPONSE = 2, INDICATION = 3 }
 local KIND_NAMES = { [1] = "REQUEST", [2] = "RESPONSE", [3] = "INDICATION" }
 local TYPE_NAMES = {
   [1] = "TIME", [2] = "NAME", [3] = "LIST", [4] = "SEND", [5] = "PING",
-  [6] = "NICK", [7] = "ACK", [8] = "SUBSCRIBE", [9] = "BYE",
+  [6] = "NICK", [7] = "ACK", [8] = "SUBSCRIBE", [9] = "BYE", [10] = "AUTH",
   [64] = "HELLO", [65] = "MESSAGE", [66] = "PRESENCE", [67] = "SHUTDOWN",
   [68] = "ERROR",
 }
 local TYPE = {
   TIME = 1, NAME = 2, LIST = 3, SEND = 4, PING = 5, NICK = 6, ACK = 7,
-  SUBSCRIBE = 8, BYE = 9, HELLO = 64, MESSAGE = 65, PRESENCE = 66,
+  SUBSCRIBE = 8, BYE = 9, AUTH = 10, HELLO = 64, MESSAGE = 65, PRESENCE = 66,
   SHUTDOWN = 67, ERROR = 68,
 }
 local STATUS_NAMES = {
@@ -79,7 +91,9 @@ local STATUS_NAMES = {
   [3] = "NO_SUCH_CLIENT", [4] = "NOT_DELIVERED", [5] = "TOO_LARGE",
   [6] = "RATE_LIMITED", [7] = "SERVER_FULL", [8] = "UNSUPPORTED_VERSION",
   [9] = "BAD_FRAME", [10] = "IDLE_TIMEOUT", [11] = "SENDQ_EXCEEDED",
-  [12] = "NO_SUCH_MESSAGE", [255] = "INTERNAL",
+  [12] = "NO_SUCH_MESSAGE", [13] = "AUTH_REQUIRED", [14] = "AUTH_FAILED",
+  [15] = "ENCRYPTION_REQUIRED", [16] = "NICK_IN_USE",
+  [17] = "TOO_MANY_CONNECTIONS", [255] = "INTERNAL",
 }
 local STATUS_OK = 0
 local STATUS_NOT_DELIVERED = 4
@@ -87,7 +101,7 @@ local EVENT_NAMES = { [1] = "JOINED", [2] = "LEFT", [3] = "RENAMED" }
 local EVENT_LEFT = 2
 local REASON_NAMES = {
   [0] = "BYE", [1] = "CLOSED", [2] = "IDLE_TIMEOUT", [3] = "PROTOCOL_ERROR",
-  [4] = "SENDQ_EXCEEDED", [5] = "SERVER_SHUTDOWN",
+  [4] = "SENDQ_EXCEEDED", [5] = "SERVER_SHUTDOWN", [6] = "NODE_DOWN",
 }
 local FAMILY_NAMES = { [4] = "IPv4", [6] = "IPv6" }
 
@@ -125,6 +139,17 @@ local F = {
                                              "Delivery timeout (s)", base.DEC),
   hello_max_payload = ProtoField.uint32("sockchat.hello.max_payload", "Max request payload (bytes)", base.DEC),
   hello_server_name = ProtoField.string("sockchat.hello.server_name", "Server name", base.UNICODE),
+  hello_flags = ProtoField.uint8("sockchat.hello.flags", "Flags", base.HEX),
+  hello_sign_in_required = ProtoField.bool("sockchat.hello.flags.sign_in_required",
+                                           "Sign-in required", 8, { "yes", "no" }, 0x01),
+  hello_encrypted = ProtoField.bool("sockchat.hello.flags.encrypted", "Encrypted (TLS)", 8,
+                                    { "yes", "no" }, 0x02),
+  hello_clustered = ProtoField.bool("sockchat.hello.flags.clustered", "Clustered", 8,
+                                    { "yes", "no" }, 0x04),
+  hello_extension = ProtoField.bytes("sockchat.hello.extension", "Later-edition fields (ignored)"),
+
+  auth_account = ProtoField.string("sockchat.auth.account", "Account name", base.UNICODE),
+  auth_password = ProtoField.string("sockchat.auth.password", "Password", base.UNICODE),
 
   time_us = ProtoField.absolute_time("sockchat.time.us", "Server time", base.UTC),
   time_utc_offset = ProtoField.int32("sockchat.time.utc_offset", "UTC offset (s)", base.DEC),
@@ -195,6 +220,8 @@ local E = {
   empty_text = malformed("empty_text", "Message text is empty"),
   bad_nick = ProtoExpert.new("sockchat.expert.bad_nick", "Nick breaks the nick rules",
                              expert.group.PROTOCOL, expert.severity.WARN),
+  bad_password = ProtoExpert.new("sockchat.expert.bad_password", "Password is not 1-255 bytes",
+                                 expert.group.PROTOCOL, expert.severity.WARN),
   unknown_type = ProtoExpert.new("sockchat.expert.unknown_type", "Type unknown for this kind",
                                  expert.group.PROTOCOL, expert.severity.WARN),
   bad_status = ProtoExpert.new("sockchat.expert.bad_status", "Status must be 0 in this frame",
@@ -258,15 +285,17 @@ local function is_whitespace(cp)
       or cp == 0x2029 or cp == 0x202F or cp == 0x205F or cp == 0x3000
 end
 
--- Why a nick breaks the rules, or nil when it is fine.
-local function nick_problem(s)
-  if #s == 0 then return "nick is empty" end
-  if #s > MAX_NICK_BYTES then return "nick is longer than 32 bytes" end
+-- Why a nick (or an account name: `what`) breaks the rules, or nil when it
+-- is fine.
+local function nick_problem(s, what)
+  what = what or "nick"
+  if #s == 0 then return what .. " is empty" end
+  if #s > MAX_NICK_BYTES then return what .. " is longer than 32 bytes" end
   local cps = utf8_code_points(s)
-  if not cps then return "nick is not valid UTF-8" end
+  if not cps then return what .. " is not valid UTF-8" end
   for _, cp in ipairs(cps) do
-    if is_control(cp) then return "nick contains a control character" end
-    if is_whitespace(cp) then return "nick contains whitespace" end
+    if is_control(cp) then return what .. " contains a control character" end
+    if is_whitespace(cp) then return what .. " contains whitespace" end
   end
   return nil
 end
@@ -523,6 +552,33 @@ local function decode_hello(r)
   r:add_uint(r.tree, F.hello_delivery_timeout, 2, "delivery timeout")
   r:add_uint(r.tree, F.hello_max_payload, 4, "max payload")
   r:add_str8(r.tree, F.hello_server_name, "server name")
+  -- Second edition: a flags byte, absent from a first-edition HELLO (that is
+  -- flags 0, not a short payload); bytes after it belong to a later edition
+  -- and are shown, not flagged.
+  if r.bad or r:left() == 0 then return end
+  local item = r:add_uint(r.tree, F.hello_flags, 1, "flags")
+  local fr = r.tvb(r.off - 1, 1)
+  item:add(F.hello_sign_in_required, fr)
+  item:add(F.hello_encrypted, fr)
+  item:add(F.hello_clustered, fr)
+  if r:left() > 0 then r.tree:add(F.hello_extension, r:take(r:left(), "extension")) end
+end
+
+-- An account name (str8), checked by the nick rules.
+local function add_account(r)
+  local item, account = r:add_str8(r.tree, F.auth_account, "account name")
+  local why = item and nick_problem(account, "account name")
+  if why then item:add_proto_expert_info(E.bad_nick, "Bad account name: " .. why) end
+end
+
+local function decode_auth_request(r)
+  add_account(r)
+  if r.bad then return end
+  local item, password = r:add_text(r.tree, F.auth_password)
+  if #password == 0 or #password > MAX_PASSWORD_BYTES then
+    item:add_proto_expert_info(E.bad_password,
+      string.format("Password of %d bytes; it must have 1 to %d", #password, MAX_PASSWORD_BYTES))
+  end
 end
 
 local function decode_message(r)
@@ -568,12 +624,14 @@ local REQUEST_DECODERS = {
   [TYPE.SEND] = decode_send_request, [TYPE.PING] = decode_ping,
   [TYPE.NICK] = decode_nick_request, [TYPE.ACK] = decode_ack,
   [TYPE.SUBSCRIBE] = decode_subscribe, [TYPE.BYE] = decode_empty,
+  [TYPE.AUTH] = decode_auth_request,
 }
 local OK_RESPONSE_DECODERS = {
   [TYPE.TIME] = decode_time_reply, [TYPE.NAME] = decode_name_reply,
   [TYPE.LIST] = decode_list_reply, [TYPE.SEND] = decode_message_id,
   [TYPE.PING] = decode_ping, [TYPE.NICK] = decode_empty, [TYPE.ACK] = decode_empty,
   [TYPE.SUBSCRIBE] = decode_empty, [TYPE.BYE] = decode_empty,
+  [TYPE.AUTH] = add_account,
 }
 local INDICATION_DECODERS = {
   [TYPE.HELLO] = decode_hello, [TYPE.MESSAGE] = decode_message,
@@ -797,3 +855,18 @@ end
 local tcp_port = DissectorTable.get("tcp.port")
 tcp_port:add(DEFAULT_PORT, sockchat)
 tcp_port:add_for_decode_as(sockchat)
+
+-- sockchat over TLS (implicit TLS, the handshake first): TCP port 2556 goes
+-- to the TLS dissector, which hands what it decrypts on that port, or on a
+-- connection that negotiated our ALPN, back to us.  "Decode As" on tls.port
+-- covers other ports.
+-- Both lookups raise an error when Wireshark lacks what they name.
+local has_tls, tls = pcall(Dissector.get, "tls")
+if has_tls then tcp_port:add(DEFAULT_TLS_PORT, tls) end
+local has_tls_port, tls_port = pcall(DissectorTable.get, "tls.port")
+if has_tls_port then
+  tls_port:add(DEFAULT_TLS_PORT, sockchat)
+  tls_port:add_for_decode_as(sockchat)
+end
+local has_tls_alpn, tls_alpn = pcall(DissectorTable.get, "tls.alpn")
+if has_tls_alpn then tls_alpn:add(ALPN, sockchat) end

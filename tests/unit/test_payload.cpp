@@ -110,7 +110,7 @@ Entry sample_entry(std::uint32_t id, const char* ip, std::uint16_t port, std::st
   return Entry{id, addr_of(ip, port), -1234567890123LL, std::move(nick)};
 }
 
-Hello sample_hello() { return Hello{7, 10, 30, 5, 65536, "lab-server"}; }
+Hello sample_hello() { return Hello{7, 10, 30, 5, 65536, "lab-server", kHelloClustered}; }
 
 Message sample_message() {
   return Message{7, addr_of("2001:db8::5", 40000), "alice", 1795665601123456LL, "hi \xE4\xBD\xA0"};
@@ -144,6 +144,9 @@ Decoder message_decoder() {
 Decoder presence_decoder() {
   return [](ByteView p, std::string_view* why) { Presence v; return decode_presence(p, v, why); };
 }
+Decoder auth_reply_decoder() {
+  return [](ByteView p, std::string_view* why) { std::string v; return decode_auth_reply(p, v, why); };
+}
 Decoder not_delivered_decoder() {
   return [](ByteView p, std::string_view* why) { NotDelivered v; return decode_not_delivered(p, v, why); };
 }
@@ -153,20 +156,67 @@ Decoder not_delivered_decoder() {
 // ---------------------------------------------------------------------------
 // Round trips, truncations and trailing bytes, one codec at a time.
 
-TEST_CASE("HELLO round trip, truncation, trailing byte, invalid UTF-8") {
+TEST_CASE("HELLO round trip, truncation, invalid UTF-8") {
   const Hello h = sample_hello();
   const Bytes p = encode(h, put_hello);
-  CHECK(p.size() == 4 + 2 + 2 + 2 + 4 + 1 + h.server_name.size());
+  CHECK(p.size() == 4 + 2 + 2 + 2 + 4 + 1 + h.server_name.size() + 1);
+  CHECK(p.back() == kHelloClustered);
   Hello back;
   REQUIRE(decode_hello(view(p), back) == Status::Ok);
   CHECK(back == h);
-  check_truncations(hello_decoder(), p, p.size());
-  check_trailing_byte(hello_decoder(), p);
+  // Every prefix that cuts into a first-edition field is short.
+  check_truncations(hello_decoder(), p, p.size() - 1);
   check_utf8_field(hello_decoder(), [](const std::string& s) {
     Hello v = sample_hello();
     v.server_name = s;
     return encode(v, put_hello);
   });
+}
+
+TEST_CASE("HELLO flags: every value round-trips, the named bits are distinct") {
+  CHECK(kHelloSignInRequired == 0x01);
+  CHECK(kHelloEncrypted == 0x02);
+  CHECK(kHelloClustered == 0x04);
+  for (int f = 0; f < 256; ++f) {
+    INFO("flags ", f);
+    Hello h = sample_hello();
+    h.flags = static_cast<std::uint8_t>(f);  // unknown bits are kept, not refused
+    Hello back;
+    REQUIRE(decode_hello(view(encode(h, put_hello)), back) == Status::Ok);
+    CHECK(back == h);
+  }
+}
+
+TEST_CASE("HELLO first edition: no flags byte decodes as flags 0") {
+  Hello h = sample_hello();
+  h.flags = kHelloSignInRequired | kHelloEncrypted;
+  Bytes p = encode(h, put_hello);
+  p.pop_back();  // what a first-edition server sends
+  Hello back;
+  back.flags = 0xFF;  // must be reset, not left over
+  REQUIRE(decode_hello(view(p), back) == Status::Ok);
+  CHECK(back.flags == 0);
+  h.flags = 0;
+  CHECK(back == h);
+  // ... and encodes to the second edition: the same bytes plus a zero flags byte.
+  Bytes again = encode(back, put_hello);
+  CHECK(again.size() == p.size() + 1);
+  CHECK(again.back() == 0);
+  again.pop_back();
+  CHECK(again == p);
+}
+
+TEST_CASE("HELLO: bytes after the flags are ignored (a later edition's fields)") {
+  const Hello h = sample_hello();
+  for (const Bytes& extra : {Bytes{0}, Bytes{0xFF, 0x01}, Bytes(300, 0xAB), bytes_of("\xC3")}) {
+    INFO("extra bytes: ", extra.size());
+    Bytes p = encode(h, put_hello);
+    p.insert(p.end(), extra.begin(), extra.end());
+    Hello back;
+    std::string_view why;
+    REQUIRE(decode_hello(view(p), back, &why) == Status::Ok);
+    CHECK(back == h);
+  }
 }
 
 TEST_CASE("TIME reply round trip with negative values, truncation, trailing byte") {
@@ -283,7 +333,7 @@ TEST_CASE("PRESENCE round trip for every valid event and reason") {
     REQUIRE(decode_presence(view(encode(pr, put_presence)), back) == Status::Ok);
     CHECK(back == pr);
   }
-  for (int r = 0; r <= 5; ++r) {
+  for (int r = 0; r <= 6; ++r) {
     const Presence pr{PresenceEvent::Left, static_cast<LeaveReason>(r), e};
     Presence back;
     REQUIRE(decode_presence(view(encode(pr, put_presence)), back) == Status::Ok);
@@ -316,6 +366,102 @@ TEST_CASE("PRESENCE: event out of range, reason on JOINED/RENAMED, reason above 
   CHECK(why == "bad leave reason");
   CHECK(decode_presence(view(with(2, 5)), back) == Status::Ok);
   CHECK(decode_presence(view(with(2, 6)), back) == Status::Ok);  // NODE_DOWN, second edition
+}
+
+TEST_CASE("AUTH request round trip; the password is the rest of the payload") {
+  const AuthRequest a{"alice", "correct horse"};
+  const Bytes p = encode(a, put_auth);
+  CHECK(p == bytes_of("\x05" "alicecorrect horse"));
+  AuthRequest back;
+  REQUIRE(decode_auth(view(p), back) == Status::Ok);
+  CHECK(back == a);
+  // Any valid UTF-8 of 1..255 bytes is a password, spaces and controls too.
+  for (const std::string& pw : {std::string("x"), std::string(255, 'p'), std::string("a b\tc"),
+                                 utf8(0x10FFFF) + utf8(0x674E), std::string(1, '\0')}) {
+    INFO("password of ", pw.size(), " bytes");
+    const AuthRequest v{std::string(32, 'n'), pw};
+    REQUIRE(decode_auth(view(encode(v, put_auth)), back) == Status::Ok);
+    CHECK(back == v);
+  }
+}
+
+TEST_CASE("AUTH request: each BAD_REQUEST reason") {
+  auto why_of = [](const Bytes& p) {
+    AuthRequest v;
+    std::string_view why;
+    CHECK(decode_auth(view(p), v, &why) == Status::BadRequest);
+    return std::string(why);
+  };
+  auto auth = [](const std::string& account, const std::string& password) {
+    Bytes p;
+    put_u8(p, static_cast<std::uint8_t>(account.size()));
+    put_text(p, account);
+    put_text(p, password);
+    return p;
+  };
+  CHECK(why_of({}) == "payload too short");
+  CHECK(why_of(bytes_of("\x06" "alice")) == "payload too short");
+  CHECK(why_of(auth("alice", "")) == "password is empty");
+  CHECK(why_of(auth("alice", std::string(256, 'p'))) == "password is longer than 255 bytes");
+  CHECK(why_of(auth("", "pw")) == "account name is empty");
+  CHECK(why_of(auth(std::string(33, 'a'), "pw")) == "account name is longer than 32 bytes");
+  CHECK(why_of(auth("al ice", "pw")) == "account name contains whitespace");
+  CHECK(why_of(auth("al" + utf8(0x3000), "pw")) == "account name contains whitespace");
+  CHECK(why_of(auth("al\x1b", "pw")) == "account name contains a control character");
+  for (const std::string& bad : kInvalidUtf8) {
+    INFO("invalid UTF-8 of ", bad.size(), " bytes");
+    CHECK(why_of(auth("a" + bad, "pw")) == "account name is not valid UTF-8");
+    CHECK(why_of(auth("alice", "pw" + bad)) == "password is not valid UTF-8");
+  }
+  // The account is checked first: an empty account with an empty password.
+  CHECK(why_of(auth("", "")) == "account name is empty");
+}
+
+TEST_CASE("AUTH request: truncations are short; the decoded value is untouched on failure") {
+  const Bytes p = encode(AuthRequest{"bob", "pw"}, put_auth);
+  for (std::size_t n = 0; n < 4; ++n) {
+    INFO("truncated to ", n);
+    std::string_view why;
+    AuthRequest v;
+    CHECK(decode_auth(view(Bytes(p.begin(), p.begin() + static_cast<std::ptrdiff_t>(n))), v, &why) ==
+          Status::BadRequest);
+    CHECK(why == "payload too short");
+  }
+  AuthRequest v{"keep", "keep"};
+  CHECK(decode_auth(view(bytes_of("\x03" "bob")), v) == Status::BadRequest);  // no password
+  CHECK(v.password == "keep");
+}
+
+TEST_CASE("AUTH response: str8 account name by the nick rules, nothing after it") {
+  Bytes p;
+  put_auth_reply(p, "alice");
+  CHECK(p == bytes_of("\x05" "alice"));
+  std::string account;
+  REQUIRE(decode_auth_reply(view(p), account) == Status::Ok);
+  CHECK(account == "alice");
+  check_truncations(auth_reply_decoder(), p, p.size());
+  check_trailing_byte(auth_reply_decoder(), p);
+  std::string_view why;
+  CHECK(decode_auth_reply(view(bytes_of(std::string_view("\x00", 1))), account, &why) == Status::BadRequest);
+  CHECK(why == "account name is empty");
+  CHECK(decode_auth_reply(view(bytes_of("\x03" "a b")), account, &why) == Status::BadRequest);
+  CHECK(why == "account name contains whitespace");
+  CHECK(decode_auth_reply(view(bytes_of("\x02" "a\xff")), account, &why) == Status::BadRequest);
+  CHECK(why == "account name is not valid UTF-8");
+}
+
+TEST_CASE("check_account: the nick rules, in the account's words") {
+  std::string_view why;
+  CHECK(check_account(std::string(32, 'a')) == Status::Ok);
+  CHECK(check_account(utf8(0x674E) + utf8(0x4E91)) == Status::Ok);
+  for (const std::string& name : {std::string(""), std::string(33, 'a'), std::string("a\x7f"),
+                                   std::string("a\xc0\xaf"), "a" + utf8(0x2028)}) {
+    INFO("name of ", name.size(), " bytes");
+    std::string_view nick_why;
+    REQUIRE(check_nick(name, &nick_why) == Status::BadRequest);
+    REQUIRE(check_account(name, &why) == Status::BadRequest);
+    CHECK(std::string("account name") + std::string(nick_why.substr(4)) == std::string(why));
+  }
 }
 
 TEST_CASE("NOT_DELIVERED round trip, truncation, invalid UTF-8") {
@@ -495,6 +641,7 @@ TEST_CASE("names of kinds, types, statuses and leave reasons") {
   CHECK(std::string_view(kind_name(9)) == "?");
   CHECK(std::string_view(type_name(1)) == "TIME");
   CHECK(std::string_view(type_name(9)) == "BYE");
+  CHECK(std::string_view(type_name(10)) == "AUTH");
   CHECK(std::string_view(type_name(68)) == "ERROR");
   CHECK(std::string_view(type_name(200)) == "?");
   CHECK(std::string_view(status_name(4)) == "NOT_DELIVERED");
@@ -508,7 +655,7 @@ TEST_CASE("names of kinds, types, statuses and leave reasons") {
   CHECK(std::string_view(leave_reason_name(7)) == "?");
   for (int t = 0; t < 256; ++t) {
     INFO("type ", t);
-    CHECK(is_request_type(static_cast<std::uint8_t>(t)) == (t >= 1 && t <= 9));
+    CHECK(is_request_type(static_cast<std::uint8_t>(t)) == (t >= 1 && t <= 10));
     CHECK(is_indication_type(static_cast<std::uint8_t>(t)) == (t >= 64 && t <= 68));
     const bool named = std::string_view(type_name(static_cast<std::uint8_t>(t))) != "?";
     CHECK(named == (is_request_type(static_cast<std::uint8_t>(t)) ||

@@ -21,7 +21,7 @@ import wstest as W
 
 EXPERTS = ["bad_magic", "bad_version", "bad_kind", "too_large", "short_payload",
            "trailing_bytes", "bad_utf8", "bad_addr", "empty_text", "bad_nick",
-           "unknown_type", "bad_status", "error_response", "error_indication"]
+           "bad_password", "unknown_type", "bad_status", "error_response", "error_indication"]
 
 
 def frame(kind, typ, payload=b"", status=0, ident=1, length=None):
@@ -80,6 +80,31 @@ CASES = [
     ("short ACK", True, frame(1, W.ACK, b"\x00\x01"), {"short_payload"}, {}),
     ("failed request", False, frame(2, W.ACK, b"no such message", status=12),
      {"error_response"}, {"sockchat.error_text": "no such message"}),
+    # Second edition.
+    ("HELLO without flags (first edition)", False,
+     frame(3, W.HELLO, struct.pack(">IHHHI", 1, 10, 30, 5, 65536) + b"\x01s", ident=0),
+     set(), {"sockchat.hello.client_id": "1", "sockchat.hello.flags": ""}),
+    ("HELLO with flags and later-edition bytes", False,
+     frame(3, W.HELLO, struct.pack(">IHHHI", 1, 10, 30, 5, 65536) + b"\x01s\xff\x00\x01",
+           ident=0),
+     set(), {"sockchat.hello.flags": "0xff", "sockchat.hello.flags.clustered": "1",
+             "sockchat.hello.extension": "0001"}),
+    ("AUTH with an empty password", True, frame(1, W.AUTH, b"\x05alice"), {"bad_password"},
+     {"sockchat.auth.account": "alice", "sockchat.auth.password": ""}),
+    ("AUTH with a password of 256 bytes", True, frame(1, W.AUTH, b"\x01a" + b"p" * 256),
+     {"bad_password"}, {"sockchat.auth.account": "a"}),
+    ("AUTH account with whitespace", True, frame(1, W.AUTH, b"\x03a bpw"), {"bad_nick"},
+     {"sockchat.auth.account": "a b", "sockchat.auth.password": "pw"}),
+    ("AUTH account longer than the payload", True, frame(1, W.AUTH, b"\x09ab"),
+     {"short_payload"}, {}),
+    ("AUTH response with trailing bytes", False, frame(2, W.AUTH, b"\x03bob!"),
+     {"trailing_bytes"}, {"sockchat.auth.account": "bob"}),
+    ("ENCRYPTION_REQUIRED response", False,
+     frame(2, W.AUTH, b"sign in over TLS", status=15), {"error_response"},
+     {"sockchat.error_text": "sign in over TLS"}),
+    ("PRESENCE reason above NODE_DOWN", False,
+     frame(3, W.PRESENCE, b"\x02\x07" + entry(), ident=0), set(),
+     {"sockchat.presence.reason": "7"}),
     # Well-formed extremes: the full i64 range of times, to the microsecond.
     ("latest time", False, frame(2, W.TIME, struct.pack(">qi", 2**63 - 1, -2**31) + b"\0"),
      set(), {"sockchat.time.us": "Jan 10, 294247 04:00:54.775807000 UTC"}),
@@ -117,6 +142,9 @@ def main():
                  "sockchat.list.count", "sockchat.entry.id", "sockchat.hello.client_id",
                  "sockchat.send.target", "sockchat.nick", "sockchat.payload",
                  "sockchat.presence.reason", "sockchat.error_text", "sockchat.time.us",
+                 "sockchat.hello.flags", "sockchat.hello.flags.clustered",
+                 "sockchat.hello.extension", "sockchat.auth.account",
+                 "sockchat.auth.password",
                  "_ws.lua.error",
                  "_ws.col.Info"])
     with tempfile.TemporaryDirectory(prefix="sockchat-ws-") as workdir:

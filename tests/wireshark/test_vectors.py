@@ -82,8 +82,14 @@ def json_fields(vec):
             W.put(out, "sockchat.message_id", value)
             if vec["type"] == W.ACK and vec["kind"] == W.REQUEST:
                 W.put(out, "sockchat.ack.message_id", value)
+        elif key == "flags" and vec["type"] == W.HELLO:
+            W.hello_flags(value, out)
         elif key == "flags":
             W.put(out, "sockchat.subscribe.flags", f"0x{value:02x}")
+        elif key == "account":
+            W.put(out, "sockchat.auth.account", value)
+        elif key == "password":
+            W.put(out, "sockchat.auth.password", value)
         elif key == "data":
             W.put(out, "sockchat.ping.data", value.encode().hex())
         elif key == "entries":
@@ -144,10 +150,20 @@ INFO = {
     "HELLO indication": "HELLO indication",
     "ERROR indication, bad frame": "ERROR indication BAD_FRAME",
     "unknown type response": "type 200 response UNKNOWN_TYPE id=12",
+    "AUTH request": "AUTH request id=13",
+    "AUTH response, failed": "AUTH response AUTH_FAILED id=14",
+    "LIST response, sign-in required": "LIST response AUTH_REQUIRED id=15",
+    "NICK response, in use": "NICK response NICK_IN_USE id=16",
+    "ERROR indication, too many connections": "ERROR indication TOO_MANY_CONNECTIONS",
+    "PRESENCE indication, left when its node went down":
+        "PRESENCE indication LEFT client=50331649",
 }
 
 
 def check_info(rows, vectors):
+    missing = set(INFO) - {v["name"] for v in vectors}
+    if missing:
+        W.fail(f"Info check names vectors that are not in the file: {sorted(missing)}")
     for row, v in zip(rows, vectors):
         if v["name"] in INFO and row["_ws.col.Info"] != INFO[v["name"]]:
             W.fail(f"Info of {v['name']!r}: expected {INFO[v['name']]!r}, got {row['_ws.col.Info']!r}")

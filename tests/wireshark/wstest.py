@@ -23,11 +23,13 @@ AGG = "\x1f"          # occurrence separator; no test text contains it
 TSHARK_TIMEOUT = 120  # seconds; tshark with Lua starts in about one
 
 REQUEST, RESPONSE, INDICATION = 1, 2, 3
-TIME, NAME, LIST, SEND, PING, NICK, ACK, SUBSCRIBE, BYE = range(1, 10)
+TIME, NAME, LIST, SEND, PING, NICK, ACK, SUBSCRIBE, BYE, AUTH = range(1, 11)
 HELLO, MESSAGE, PRESENCE, SHUTDOWN, ERROR = range(64, 69)
-REQUEST_TYPES = (TIME, NAME, LIST, SEND, PING, NICK, ACK, SUBSCRIBE, BYE)
+REQUEST_TYPES = (TIME, NAME, LIST, SEND, PING, NICK, ACK, SUBSCRIBE, BYE, AUTH)
 INDICATION_TYPES = (HELLO, MESSAGE, PRESENCE, SHUTDOWN, ERROR)
 OK, NOT_DELIVERED = 0, 4
+# How tshark -T fields prints a boolean field.
+BOOL = {True: "1", False: "0"}
 
 # Every field the tests compare, in the order given to tshark.
 FIELDS = [
@@ -36,6 +38,9 @@ FIELDS = [
     "sockchat.hello.client_id", "sockchat.hello.heartbeat",
     "sockchat.hello.idle_timeout", "sockchat.hello.delivery_timeout",
     "sockchat.hello.max_payload", "sockchat.hello.server_name",
+    "sockchat.hello.flags", "sockchat.hello.flags.sign_in_required",
+    "sockchat.hello.flags.encrypted", "sockchat.hello.flags.clustered",
+    "sockchat.hello.extension", "sockchat.auth.account", "sockchat.auth.password",
     "sockchat.time.us", "sockchat.time.utc_offset", "sockchat.time.zone",
     "sockchat.name", "sockchat.list.count",
     "sockchat.entry.id", "sockchat.entry.addr", "sockchat.entry.family",
@@ -148,6 +153,9 @@ def decode_request(typ, p, f):
         put(f, "sockchat.message_id", mid)
     elif typ == SUBSCRIBE:
         put(f, "sockchat.subscribe.flags", f"0x{p.u(1):02x}")
+    elif typ == AUTH:
+        put(f, "sockchat.auth.account", p.str8())
+        put(f, "sockchat.auth.password", p.rest().decode("utf-8", "replace"))
     elif typ not in REQUEST_TYPES and p.data:
         put(f, "sockchat.payload", p.rest().hex())
 
@@ -169,8 +177,17 @@ def decode_ok_response(typ, p, f):
     elif typ == PING:
         if p.data:
             put(f, "sockchat.ping.data", p.rest().hex())
+    elif typ == AUTH:
+        put(f, "sockchat.auth.account", p.str8())
     elif typ not in REQUEST_TYPES and p.data:
         put(f, "sockchat.payload", p.rest().hex())
+
+
+def hello_flags(flags, f):
+    """The second edition's flags byte and its three named bits."""
+    put(f, "sockchat.hello.flags", f"0x{flags:02x}")
+    for bit, name in ((0x01, "sign_in_required"), (0x02, "encrypted"), (0x04, "clustered")):
+        put(f, "sockchat.hello.flags." + name, BOOL[bool(flags & bit)])
 
 
 def decode_indication(typ, p, f):
@@ -181,6 +198,11 @@ def decode_indication(typ, p, f):
         put(f, "sockchat.hello.delivery_timeout", p.u(2))
         put(f, "sockchat.hello.max_payload", p.u(4))
         put(f, "sockchat.hello.server_name", p.str8())
+        # A first-edition HELLO ends here: no flags, and nothing flagged.
+        if p.off < len(p.data):
+            hello_flags(p.u(1), f)
+        if p.off < len(p.data):
+            put(f, "sockchat.hello.extension", p.rest().hex())
     elif typ == MESSAGE:
         put(f, "sockchat.message.sender", p.u(4))
         decode_addr(p, f, "sockchat.message")
