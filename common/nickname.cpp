@@ -9,7 +9,12 @@
 // configured (uspoof_setChecks, non-const) before it is published through a
 // function-local static, whose initialisation C++ runs exactly once; after
 // that only uspoof_check2UTF8 and uspoof_getSkeletonUnicodeString, both on a
-// const USpoofChecker, touch it, and the look-alike table is only read.
+// const USpoofChecker, touch it, and the look-alike table is only read.  The
+// other ICU calls here (case mapping, character properties and names) take no
+// object of ours; ICU loads the data behind them once, under its own locks.
+// TSan sees our side only (Debian's libicu is not instrumented), so
+// unit-nickname-threads checks the one-time set-up and the table, and ICU's
+// own promise covers the rest.
 #include "nickname.hpp"
 
 #include <unicode/locid.h>
