@@ -122,18 +122,24 @@ void Connection::on_nick(const Frame& f) {
     respond_error(f.header, Status::BadRequest, why);
     return;
   }
+  // A look-alike of a nick in use is NICK_IN_USE even when it is also
+  // refused on its own (a Cyrillic е in "alicе"): that says who it imitates.
+  std::string key = nick_key(nick);
+  const std::string in_use = fmt::format("nick '{}' is in use, or looks like one that is", nick);
   if (const std::string refused = nick_refusal(nick); !refused.empty()) {
-    respond_error(f.header, Status::BadRequest, refused);
+    const bool taken = sh_.registry.key_taken(key, id());
+    respond_error(f.header, taken ? Status::NickInUse : Status::BadRequest,
+                  taken ? in_use : refused);
     return;
   }
+  // Only attempts that could rename count against the nick-change rate.
   if (nick != peer_->entry().nick && !nick_bucket_.take(1, now_)) {
     respond_error(f.header, Status::RateLimited, "at most one nick change per second");
     return;
   }
-  const NickResult r = sh_.registry.set_nick(*peer_, nick, nick_key(nick));
+  const NickResult r = sh_.registry.set_nick(*peer_, nick, std::move(key));
   if (r == NickResult::InUse) {
-    respond_error(f.header, Status::NickInUse,
-                  fmt::format("nick '{}' is in use, or looks like one that is", nick));
+    respond_error(f.header, Status::NickInUse, in_use);
     return;
   }
   respond_ok(f.header);

@@ -18,6 +18,7 @@
 
 #include "common/codec.hpp"
 #include "common/net.hpp"
+#include "common/nickname.hpp"
 #include "server/logging.hpp"
 #include "server/options.hpp"
 #include "server/peer.hpp"
@@ -115,6 +116,9 @@ int main(int argc, char** argv) {
   // own heap; a few arenas shared by all keep idle clients small.
   mallopt(M_ARENA_MAX, 4);
   load_time_zone();
+  // The nick policy builds its look-alike table on first use (~0.1 s): now,
+  // rather than in the first client's NICK.
+  sc::nickname::key("");
 
   const int signal_fd = watch_signals();
   if (signal_fd < 0) {

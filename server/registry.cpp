@@ -50,6 +50,12 @@ NickResult Registry::set_nick(Peer& peer, std::string_view nick, std::string key
   return NickResult::Changed;
 }
 
+bool Registry::key_taken(const std::string& key, std::uint32_t self) const {
+  std::lock_guard lock(mu_);
+  auto it = nicks_.find(key);
+  return it != nicks_.end() && it->second != self;
+}
+
 // Waits for a publish in progress, so that no event reaches a client after
 // the answer to its unsubscribe.
 void Registry::set_subscribed(const std::shared_ptr<Peer>& peer, bool on) {

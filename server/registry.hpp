@@ -37,6 +37,8 @@ class Registry {
   // once "alice" is.  Setting one's own current nick again is Unchanged (no
   // RENAMED event); changing only its case or look-alikes is allowed.
   NickResult set_nick(Peer& peer, std::string_view nick, std::string key);
+  // Whether a client other than `self` holds a nick with this key.
+  bool key_taken(const std::string& key, std::uint32_t self) const;
   void set_subscribed(const std::shared_ptr<Peer>& peer, bool on);
 
   // The LIST response payload: count, then the entries ascending by id, as

@@ -53,6 +53,8 @@ std::optional<double> proc_cpu_seconds(pid_t pid) {
   return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
+std::optional<long> proc_peak_rss_kb(pid_t pid) { return status_field(pid, "VmHWM:"); }
+
 std::optional<ProcUsage> proc_usage(pid_t pid) {
   const auto threads = proc_threads(pid);
   const auto rss = status_field(pid, "VmRSS:");

@@ -22,6 +22,8 @@ struct ProcUsage {
 std::optional<ProcUsage> proc_usage(pid_t pid);
 std::optional<long> proc_threads(pid_t pid);
 std::optional<double> proc_cpu_seconds(pid_t pid);
+// "VmHWM:" in /proc/PID/status: the peak resident set size so far.
+std::optional<long> proc_peak_rss_kb(pid_t pid);
 
 std::string describe(const ProcUsage& u);  // "threads 3, fds 9, rss 4100 kB"
 
