@@ -266,6 +266,7 @@ def table(reports):
     lines.append("")
     for r in reports:
         lines.append(f"{r['attack']}: victim {'DISCONNECTED: ' + r['victim_disconnected'] if r['victim_disconnected'] else 'stayed connected'}"
+                     f"; victim read {summarise(r['victim'])}"
                      f"; attacker got {summarise(r['attacker'])}"
                      + "".join(f"; {n}" for n in r["notes"]))
     return "\n".join(lines)
@@ -309,6 +310,7 @@ class Conn:
         self.closed = False
         self.failing = False
         self.sent_bytes = 0
+        self.recv_bytes = 0
         self.registered = 0
         loop.conns.add(self)
         self.update()
@@ -361,6 +363,7 @@ class Conn:
         if not data:
             self.close("closed by the server")
             return
+        self.recv_bytes += len(data)
         self.handler.on_data(self, data)
 
     def writable(self):
@@ -424,6 +427,26 @@ class Loop:
         self.sel.close()
 
 
+def read_sample(loop, conns, n, tally):
+    """What the first n still-open flooders (which never read) got back:
+    reads them for DRAIN_TIMEOUT seconds, their handlers tallying into a
+    fresh Tally each, added to `tally` as "read by n: ..."; the others are
+    closed unread (all of it could be gigabytes)."""
+    sample = [c for c in conns if not c.closed][:n]
+    for c in conns:
+        if c not in sample:
+            c.close()
+    for c in sample:
+        c.handler.tally = Tally()
+        c.reading = True
+        c.update()
+    loop.run(time.monotonic() + DRAIN_TIMEOUT)
+    tally.add(f"read by {len(sample)} in {DRAIN_TIMEOUT:.0f} s: KiB", sum(c.recv_bytes for c in sample) // 1024)
+    for c in sample:
+        for k, v in c.handler.tally.items():
+            tally.add(f"read by {len(sample)}: {k}", v)
+
+
 def attack_child(conn, go, stop, duration, setup, run):
     """The life of an attack process: setup() returns (background sockets,
     state); run(state, deadline, stop) attacks, closes its connections and
@@ -443,3 +466,83 @@ def attack_child(conn, go, stop, duration, setup, run):
         pass
     for s in background:
         s.close()
+
+
+class Victim:
+    """The well-behaved client: a probe (a request with a cheap answer)
+    every `interval` seconds, reading everything, or with read_rate at most
+    read_rate bytes/s.  A protocol subclass provides connect() (blocking
+    handshake: (socket, info for the attack)), greet() (what it sends once
+    connected), probe(i) (the bytes of probe i), on_data() (calling
+    answered(i, ok) and setting self.disconnect) and may override
+    explain_disconnect()."""
+
+    def __init__(self, target, read_rate, interval):
+        self.target, self.read_rate, self.interval = target, read_rate, interval
+        self.sent = {}  # probe id -> sent at
+        self.probes = []  # (sent at, round trip or None)
+        self.next_id = 1
+        self.disconnect = None
+        self.counts = Tally()
+
+    def take_id(self):
+        self.next_id += 1
+        return self.next_id - 1
+
+    def run(self, conn, stop):
+        self.loop = Loop()
+        sock, info = self.connect()
+        self.conn = Conn(self.loop, sock, self)
+        self.greet()
+        conn.send(("ready", info))
+        self.tokens, self.last_refill = 0.0, time.monotonic()
+        next_probe = time.monotonic()
+        while not stop.is_set() and not self.conn.closed:
+            now = time.monotonic()
+            if now >= next_probe:
+                i = self.take_id()
+                self.sent[i] = now
+                self.conn.send(self.probe(i))
+                next_probe += self.interval
+            self.loop.run(min(next_probe, now + 0.01), tick=self.refill)
+        # Late answers still count, for a bounded time.
+        deadline = time.monotonic() + DRAIN_TIMEOUT
+        while self.sent and not self.conn.closed and time.monotonic() < deadline:
+            self.loop.run(min(deadline, time.monotonic() + 0.01), tick=self.refill)
+        self.probes += [(at, None) for at in self.sent.values()]
+        if self.conn.closed:
+            self.explain_disconnect()
+        self.loop.close_all()
+        conn.send(("done", {"probes": self.probes, "disconnect": self.disconnect,
+                            "counts": dict(self.counts)}))
+
+    def answered(self, i, ok):
+        at = self.sent.pop(i, None)
+        if at is not None:
+            self.probes.append((at, time.monotonic() - at if ok else None))
+
+    def explain_disconnect(self):
+        pass
+
+    def refill(self):
+        """The slow reader's token bucket: pause reading when it is empty."""
+        if not self.read_rate or self.conn.closed:
+            return
+        now = time.monotonic()
+        self.tokens = min(self.read_rate * 0.1, self.tokens + (now - self.last_refill) * self.read_rate)
+        self.last_refill = now
+        want = self.tokens >= 1024
+        if want != self.conn.reading:
+            self.conn.reading = want
+            self.conn.update()
+
+    def account(self, data):
+        """Called by on_data first: counts the bytes against the budget."""
+        self.counts.add("bytes read", len(data))
+        if self.read_rate:
+            self.tokens -= len(data)
+            self.refill()
+
+    def on_close(self, conn, why):
+        if self.disconnect is None:
+            self.disconnect = why
