@@ -272,6 +272,25 @@ def table(reports):
     return "\n".join(lines)
 
 
+def markdown(reports):
+    """The reports as a Markdown table (bench/README.md), then one line per
+    attack saying what the victim and the attacker got."""
+    lines = ["| attack | phase | victim p50 | p99 | max | answered | server RSS peak | server CPU |",
+             "|---|---|--:|--:|--:|--:|--:|--:|"]
+    for r in reports:
+        for phase in ("before", "during", "after"):
+            p = r["phases"][phase]
+            lines.append(f"| {r['attack'] if phase == 'before' else ''} | {phase} | {_fmt(p['p50_ms'], ' ms')} | "
+                         f"{_fmt(p['p99_ms'], ' ms')} | {_fmt(p['max_ms'], ' ms')} | {p['answered']}/{p['sent']} | "
+                         f"{_fmt(p['rss_peak_mib'], ' MiB')} | {_fmt(p['cpu_pct'], ' %')} |")
+    lines.append("")
+    for r in reports:
+        lines.append(f"- **{r['attack']}**: victim "
+                     + (f"**disconnected** ({r['victim_disconnected']})" if r["victim_disconnected"] else "stayed connected")
+                     + f" and read {summarise(r['victim'])}; attacker got {summarise(r['attacker'])}" + "".join(f"; {n}" for n in r["notes"]) + ".")
+    return "\n".join(lines)
+
+
 def summarise(outcome):
     return ", ".join(f"{k} {v}" for k, v in outcome.items())
 
@@ -538,7 +557,7 @@ class Victim:
 
     def account(self, data):
         """Called by on_data first: counts the bytes against the budget."""
-        self.counts.add("bytes read", len(data))
+        self.counts.add("bytes", len(data))
         if self.read_rate:
             self.tokens -= len(data)
             self.refill()
