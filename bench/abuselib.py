@@ -163,7 +163,7 @@ def run_attack(name, victim, victim_args, attack, attack_args, pid, phases, rss_
     v_parent, v_child = ctx.Pipe()
     samples = []
     notes = []
-    attacking = [False]
+    attacking, killed = [False], [False]
     setup_timeout = 120.0
 
     def sample():
@@ -179,8 +179,9 @@ def run_attack(name, victim, victim_args, attack, attack_args, pid, phases, rss_
             notes.append(f"RSS passed the {rss_cap_mib} MiB cap"
                          + (": attack stopped early" if attacking[0] else " after the attack"))
             stop_attack.set()
-        if rss_cap_mib and kill_server and s[1] > rss_cap_mib * 1536:
+        if rss_cap_mib and kill_server and s[1] > rss_cap_mib * 1536 and not killed[0]:
             notes.append(f"RSS passed {rss_cap_mib * 3 // 2} MiB: server killed")
+            killed[0] = True
             kill_server()
 
     def wait_sampling(seconds, until=None):
