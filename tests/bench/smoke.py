@@ -4,10 +4,13 @@ port: each mode for a second or so, checking correctness (exit status 0, no
 error of any kind in the --json output), not speed.
 
     smoke.py CASE SOCKCHAT_BENCH SOCKCHATD
+    smoke.py abuse-quick BENCH/ABUSE SOCKCHATD
 
 Cases: time, time-pipelined, send, connect, send-detects-errors (a server
 that rate-limits SENDs: the bench must notice the RATE_LIMITED answers and
-exit 1), no-server (nothing listening: exit 3).
+exit 1), no-server (nothing listening: exit 3); abuse-quick runs
+bench/abuse --quick instead, which must report figures for every phase and
+keep its victim connected.
 
 Every wait is bounded; the server is stopped in a `finally` block.
 """
@@ -35,14 +38,18 @@ def check(cond, msg):
 
 
 def run_bench(bench, port, pid, args):
-    cmd = [bench, "--host", "127.0.0.1", "--port", str(port), "--server-pid", str(pid),
-           "--json"] + args
+    return run_json([bench, "--host", "127.0.0.1", "--port", str(port), "--server-pid", str(pid),
+                     "--json"] + args)
+
+
+def run_json(cmd):
+    """Runs cmd (which prints one JSON object); (exit status, the object)."""
     print("+", " ".join(cmd))
     try:
         r = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
                            timeout=BENCH_TIMEOUT)
     except subprocess.TimeoutExpired:
-        fail(f"sockchat-bench did not finish within {BENCH_TIMEOUT} s")
+        fail(f"{' '.join(cmd)} did not finish within {BENCH_TIMEOUT} s")
     print(r.stdout, end="")
     print(r.stderr, end="", file=sys.stderr)
     try:
@@ -108,10 +115,33 @@ def case_no_server(bench):
     check("connect" in r.stderr, f"no reason given: {r.stderr!r}")
 
 
+def case_abuse_quick(abuse, sockchatd):
+    """bench/abuse --quick (issue 11): the connect churn attack for about a
+    second per phase, beside the victim, against a sockchatd it starts."""
+    rc, r = run_json([sys.executable, abuse, "--quick", "--json", "--sockchatd", sockchatd])
+    check(rc == 0, f"exit status {rc}, expected 0")
+    check([x["attack"] for x in r["reports"]] == ["churn"], "not the churn attack alone")
+    rep = r["reports"][0]
+    check(rep["victim_disconnected"] is None, f"victim disconnected: {rep['victim_disconnected']}")
+    for name in ("before", "during", "after"):
+        p = rep["phases"][name]
+        check(p["sent"] >= 5, f"{name}: only {p['sent']} TIME probes sent in about a second")
+        check(p["answered"] == p["sent"], f"{name}: {p['answered']} of {p['sent']} TIME probes answered")
+        check(0 < p["p50_ms"] <= p["p99_ms"] <= p["max_ms"], f"{name}: latency figures {p}")
+        check(p["rss_peak_mib"] and p["rss_peak_mib"] > 0, f"{name}: no server RSS: {p}")
+        check(p["cpu_pct"] is not None and p["cpu_pct"] >= 0, f"{name}: no server CPU: {p}")
+    check(rep["phases"]["during"]["cpu_pct"] > 0, "the server used no CPU during the churn")
+    check(rep["attacker"].get("connects/s", 0) > 0, f"the attack did not run: {rep['attacker']}")
+
+
 def main():
     if len(sys.argv) != 4:
         fail("usage: smoke.py CASE SOCKCHAT_BENCH SOCKCHATD")
     case, bench, sockchatd = sys.argv[1:]
+    if case == "abuse-quick":  # bench is bench/abuse, which starts its own server
+        case_abuse_quick(bench, sockchatd)
+        print("ok")
+        return
     if case == "no-server":
         case_no_server(bench)
         print("ok")
