@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -101,6 +102,26 @@ void load_time_zone() {
   localtime_r(&now, &local);
 }
 
+// A limit for the log: "unlimited" for 0, else the number and its unit.
+std::string limit_text(std::uint64_t limit, const char* unit) {
+  return limit == 0 ? std::string("unlimited") : std::to_string(limit) + unit;
+}
+
+// One fd per client plus a few of our own.  Beyond the limit newcomers are
+// told SERVER_FULL (the spare fd), so this only warns the admin early; the
+// limit itself is theirs to set (ulimit -n, LimitNOFILE=: the shipped unit
+// sets 65536).
+void check_open_files(const Options& o) {
+  const rlim_t need = rlim_t{o.max_clients} + 64;
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0 || lim.rlim_cur >= need) return;
+  spdlog::warn("--max-clients {} needs {} open files but the limit is {} (ulimit -n, "
+               "LimitNOFILE=): about {} clients fit, newcomers beyond get SERVER_FULL",
+               o.max_clients, static_cast<unsigned long long>(need),
+               static_cast<unsigned long long>(lim.rlim_cur),
+               static_cast<unsigned long long>(lim.rlim_cur > 64 ? lim.rlim_cur - 64 : 0));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -116,6 +137,7 @@ int main(int argc, char** argv) {
   // own heap; a few arenas shared by all keep idle clients small.
   mallopt(M_ARENA_MAX, 4);
   load_time_zone();
+  check_open_files(opts);
   // The nick policy builds its look-alike table on first use (~0.1 s): now,
   // rather than in the first client's NICK.
   sc::nickname::key("");
@@ -131,11 +153,13 @@ int main(int argc, char** argv) {
   if (!opts.port_file.empty() && !write_port_file(opts.port_file, local.port)) return 1;
   const std::string where = sc::format_addr(local);
   spdlog::info(
-      "listening on {} (max {} clients, heartbeat {} s, idle timeout {} s, delivery timeout {} s, "
-      "max payload {} bytes, sendq {} bytes, max send rate {})",
-      where, opts.max_clients, opts.heartbeat_s, opts.idle_timeout_s, opts.delivery_timeout_s,
-      opts.max_payload, opts.sendq,
-      opts.max_send_rate == 0 ? std::string("unlimited") : std::to_string(opts.max_send_rate) + "/s");
+      "listening on {} (max {} clients, {} per address, {} connects/s per address, heartbeat {} s, "
+      "idle timeout {} s, delivery timeout {} s, max payload {} bytes, sendq {} bytes, "
+      "max unacked {} bytes, send rate {}, request budget {})",
+      where, opts.max_clients, limit_text(opts.max_clients_per_ip, ""),
+      limit_text(opts.max_connect_rate, ""), opts.heartbeat_s, opts.idle_timeout_s,
+      opts.delivery_timeout_s, opts.max_payload, opts.sendq, opts.max_unacked,
+      limit_text(opts.max_send_rate, "/s"), limit_text(opts.max_request_rate, " units/s"));
   sc::server::Server server(opts, std::move(fds), signal_fd, where);
   return server.run();
 }
