@@ -1,11 +1,13 @@
 // doctest's main() for the integration tests: a test binary also fails when
-// one of its servers did not end cleanly (see Server::stop_and_judge).
+// one of its servers did not end cleanly (see Server::stop_and_judge), and
+// exits 77 when its case skipped (see tests/lib/skip.hpp).
 #define DOCTEST_CONFIG_IMPLEMENT
 #include <doctest/doctest.h>
 
 #include <csignal>
 #include <cstdio>
 
+#include "../lib/skip.hpp"
 #include "harness.hpp"
 
 int main(int argc, char** argv) {
@@ -19,5 +21,5 @@ int main(int argc, char** argv) {
                  sc::itest::server_failures());
     return rc != 0 ? rc : 1;
   }
-  return rc;
+  return sc::testing::exit_status(rc);
 }
