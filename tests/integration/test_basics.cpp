@@ -1,8 +1,6 @@
 // Integration: HELLO, TIME, NAME, LIST, PING, NICK, SUBSCRIBE/PRESENCE, BYE,
-// unknown types and malformed payloads, IPv6.
+// unknown types and malformed payloads (IPv6: test_ipv6.cpp).
 #include <doctest/doctest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -21,17 +19,6 @@ std::string host_name() {
   char buf[256] = {};
   gethostname(buf, sizeof buf - 1);
   return buf;
-}
-
-bool ipv6_loopback_available() {
-  const int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return false;
-  sockaddr_in6 a{};
-  a.sin6_family = AF_INET6;
-  a.sin6_addr = in6addr_loopback;
-  const bool ok = bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
-  close(fd);
-  return ok;
 }
 
 // What localtime says about `time_us` in zone `tz` (POSIX TZ string).
@@ -331,24 +318,4 @@ TEST_CASE("IPv4 clients of a server on every address are reported as family 4") 
   REQUIRE(list.size() == 1);
   CHECK(list[0].addr.family == 4);
   CHECK(list[0].addr == local_addr_of(c.fd()));
-}
-
-TEST_CASE("IPv6 on ::1") {
-  if (!ipv6_loopback_available()) {
-    MESSAGE("skipped: no IPv6 loopback on this machine");
-    return;
-  }
-  Server s(ServerOptions{{}, "::1", {}});
-  Client a(s), b(s);
-  const std::vector<Entry> list = as_list(a.call(Type::List));
-  REQUIRE(list.size() == 2);
-  CHECK(list[0].addr.family == 6);
-  CHECK(list[0].addr == local_addr_of(a.fd()));
-  CHECK(list[0].addr.bytes[15] == 1);
-  // A message across IPv6 carries the sender's IPv6 address.
-  const std::uint32_t id = a.request(Type::Send, view(send_payload(b.id(), "over v6")));
-  const OwnedFrame m = b.indication(Type::Message);
-  CHECK(as_message(m).addr == local_addr_of(a.fd()));
-  check_ok(b.call(Type::Ack, view(u32_payload(m.id()))), Type::Ack);
-  check_ok(a.response(id), Type::Send);
 }
