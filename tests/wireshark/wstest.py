@@ -471,6 +471,9 @@ def compare(rows, expected, what):
                 checked += 1
     if errors:
         fail(f"{what}: {len(errors)} mismatches:\n  " + "\n  ".join(errors[:40]))
+    # No packets, or none with a field to compare, would agree vacuously.
+    if checked == 0:
+        fail(f"{what}: no field values to compare ({len(rows)} packets)")
     return checked
 
 
