@@ -12,6 +12,12 @@
 // "the response to id 7" and "the next PRESENCE" can be asked in any order.
 // Every wait is bounded; a missed expectation throws, which doctest reports
 // as a failure of the running test case.
+//
+// A case that cannot run here (no ::1, no way to read what it checks) never
+// logs and returns: it calls sc::testing::skip(why) from tests/lib/skip.hpp,
+// and main() exits 77, which meson reports as SKIP.  Such a case has a
+// binary of its own (test_ipv6.cpp, faults/test_keepalive.cpp), so that a
+// skip hides no other case's result.
 #pragma once
 
 #include <sys/types.h>
