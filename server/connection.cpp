@@ -261,7 +261,7 @@ void Connection::dispatch_frames() {
         // Answers other than LIST are at most max-payload + 128 bytes and
         // fit below --sendq by construction (soft_sendq()); what others
         // posted meanwhile may not.
-        if (unsent() > sh_.opts.sendq) drop_for_sendq();
+        if (phase_ == Phase::Open && unsent() > sh_.opts.sendq) drop_for_sendq();
         break;
       case DecodeResult::TooLarge:
         skipping_ = true;
