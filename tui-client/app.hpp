@@ -1,8 +1,9 @@
-// The client's state and every handler that changes it.
-//
-// Handlers (keys, input lines, frames from the server, timers, resizes)
-// change State and return Dirty bits saying what changed; the screen (or
-// the --plain printer) only reads State, once per loop turn.  Everything
+// The router: keys and input lines go to the focused pane or become
+// commands; commands that talk to the server go to the Session, which owns
+// the protocol.  Handlers change State and return Dirty bits saying what
+// changed; the screen (or the --plain printer) only reads State, once per
+// loop turn.  Pure like the Session: the connection comes in through a
+// Connector, so the unit tests run App against a fake transport.  Everything
 // here runs on the UI thread; the only other thread is the receiver inside
 // Connection.
 #pragma once
@@ -19,37 +20,13 @@
 
 #include "commands.hpp"
 #include "common/protocol.hpp"
-#include "connection.hpp"
 #include "layout.hpp"
 #include "line_editor.hpp"
+#include "scrollback.hpp"
+#include "session.hpp"
 
 namespace sc::tui {
 
-using Clock = std::chrono::steady_clock;
-
-enum Dirty : unsigned {
-  kNothing = 0,
-  kStatus = 1u << 0,
-  kMenu = 1u << 1,
-  kMessages = 1u << 2,
-  kClients = 1u << 3,
-  kInput = 1u << 4,
-  kEverything = 0x1F,
-};
-
-enum class LineKind : std::uint8_t { Info, Error, Incoming, Pending, Delivered, Event };
-
-// One line of the messages pane.  In --plain mode each is printed as it is
-// added; `text` is exactly the --plain line.
-struct LogLine {
-  std::int64_t at_us = 0;  // wall clock shown in the timestamp column
-  LineKind kind = LineKind::Info;
-  std::string text;        // may hold peer bytes: sanitize before display
-};
-
-// Connecting: the receiver resolves and connects; Greeting: connected, the
-// server's HELLO not yet in.
-enum class Phase : std::uint8_t { Disconnected, Connecting, Greeting, Connected, Closing };
 enum class Focus : std::uint8_t { Input, Menu, Clients };
 enum class MenuItem : std::uint8_t { Connect, Disconnect, Time, Name, List, Send, Help, Quit };
 inline constexpr int kMenuItems = 8;
@@ -81,16 +58,9 @@ struct Prompt {
 
 struct State {
   Options options;
-  Phase phase = Phase::Disconnected;
-  std::string server;  // "127.0.0.1:2555" while connected or connecting
-  Hello hello;         // valid once phase is Connected
-  std::string nick;    // our nick as the server knows it
-  std::map<std::uint32_t, Entry> clients;
+  SessionState session;        // written by the Session
   std::uint32_t selected = 0;  // client id chosen in the clients pane; 0: none
-
-  std::deque<LogLine> log;
-  std::uint64_t log_first_seq = 0;  // sequence number of log.front()
-  std::size_t scroll = 0;           // lines scrolled back from the newest
+  Scrollback log;
 
   Focus focus = Focus::Input;
   int menu_index = 0;
@@ -103,8 +73,8 @@ struct State {
 
   Layout layout = compute_layout(0, 0);
 
-  std::uint64_t log_end_seq() const { return log_first_seq + log.size(); }
-  bool connected() const { return phase == Phase::Connected; }
+  bool connected() const { return session.connected(); }
+  Phase phase() const { return session.phase; }
 };
 
 bool menu_item_enabled(const State& s, MenuItem item);
@@ -113,11 +83,10 @@ const char* menu_item_hotkey(MenuItem item);   // "F2"
 char menu_item_letter(MenuItem item);          // hotkey in the menu pane
 std::string prompt_label(const Prompt& p);     // "Host: "
 std::string input_label(const State& s);       // "> ", "to 3 (bob)> ", "Host: "
-std::string status_word(Status s);             // "no such client", ...
 
 class App {
  public:
-  explicit App(Options options);
+  App(Options options, Connector connector);
   ~App();
 
   const State& state() const { return s_; }
@@ -126,18 +95,20 @@ class App {
   unsigned on_key(const Key& key);
   unsigned on_line(std::string_view line);  // an input line or a --plain line
   unsigned on_connection_ready();           // the receiver queued events
+  unsigned on_writable();                   // output may go out now
   unsigned on_tick(Clock::time_point now);  // deadlines (heartbeat, idle)
   unsigned on_resize(int rows, int cols);
   unsigned connect(const std::string& host, const std::string& port);
   unsigned request_quit();
 
   // Loop support.
-  int wake_fd() const;                                // -1 when not connected
-  int poll_timeout_ms(Clock::time_point now) const;  // -1: no deadline
-  bool quit_done() const { return quit_ && s_.phase == Phase::Disconnected; }
-  std::size_t outstanding() const { return pending_.size(); }
+  int wake_fd() const { return session_.wake_fd(); }    // -1 when not connected
+  int write_fd() const { return session_.write_fd(); }  // poll for POLLOUT; -1: none
+  int poll_timeout_ms(Clock::time_point now) const { return session_.poll_timeout_ms(now); }
+  bool quit_done() const { return quit_ && s_.phase() == Phase::Disconnected; }
+  std::size_t outstanding() const { return session_.outstanding(); }
   // The last connect attempt never reached the server.
-  bool connect_failed() const { return connect_failed_; }
+  bool connect_failed() const { return session_.connect_failed(); }
   // Sends the ACKs for messages that are now on screen.  Call after paint;
   // returns Dirty bits (a failed send drops the connection).
   unsigned send_due_acks();
@@ -145,24 +116,9 @@ class App {
   bool take_bell();
 
  private:
-  struct Pending {
-    Type type = Type::Ping;
-    Clock::time_point sent;
-    std::uint32_t target = 0;     // Send
-    std::uint64_t line_seq = 0;   // Send: the "sending" line
-    std::string nick;             // Nick: the one asked for
-    bool quiet = false;           // List after HELLO: update the pane only
-    bool in_batch = false;        // Time: part of /time N
-  };
-  struct TimeBatch {
-    bool active = false;
-    int asked = 0, answered = 0, failed = 0;
-    Clock::time_point start;
-    std::vector<double> rtts_ms;
-  };
-
-  // Keeps both editors' cursors visible in the field the input row leaves.
-  unsigned fitted(unsigned dirty);
+  // Brings the UI in line with what the Session changed (a client gone,
+  // the connection lost) and keeps both editors' cursors visible.
+  unsigned settle(unsigned dirty);
 
   // Output.
   unsigned add_line(LineKind kind, std::string text, std::int64_t at_us = 0);
@@ -173,11 +129,6 @@ class App {
   unsigned run(const Command& c);
   unsigned activate(MenuItem item);
   unsigned say(const std::string& text);
-  unsigned send_message(std::uint32_t target, const std::string& text);
-  unsigned ask_time(int count);
-  unsigned ask_nick(const std::string& nick);
-  unsigned disconnect();
-  unsigned cancel_connect();
   unsigned show_help();
   unsigned refuse_disabled(MenuItem item);
 
@@ -194,39 +145,10 @@ class App {
   long max_scroll() const;
   unsigned select_next_client(int steps);
 
-  // Wire.
-  bool request(Type type, const Bytes& payload, Pending p);
-  bool send_bytes(const Bytes& frame);
-  unsigned handle(Incoming& in);
-  unsigned on_connect_outcome(const Incoming& in);
-  unsigned handle_response(const Incoming& in);
-  unsigned handle_indication(const Header& h, ByteView p);
-  unsigned on_hello(ByteView p);
-  unsigned on_message(const Header& h, ByteView p);
-  unsigned on_presence(ByteView p);
-  unsigned on_time(const Pending& pd, const Incoming& in);
-  unsigned on_list(const Pending& pd, const Header& h, ByteView p);
-  unsigned on_send_result(const Pending& pd, const Header& h, ByteView p);
-  unsigned mark_send_line(const Pending& pd, bool ok, const std::string& why);
-  unsigned on_nick_result(const Pending& pd, const Header& h, ByteView p);
-  unsigned finish_batch(const char* why);
-  unsigned drop_connection(const std::string& line, LineKind kind);
-  std::string client_label(std::uint32_t id) const;
-  std::string error_text(const Header& h, ByteView p) const;
-
   State s_;
-  std::unique_ptr<Connection> conn_;
-  std::unordered_map<std::uint32_t, Pending> pending_;
-  TimeBatch batch_;
-  std::vector<std::uint32_t> acks_due_;
-  Clock::time_point last_sent_, last_received_, closing_since_;
-  bool events_waiting_ = false;
-  bool bell_ = false;
+  Session session_;
   bool quit_ = false;
-  bool connect_failed_ = false;
   int paste_lines_ = 0;
-  std::string farewell_;  // why the server said it will close, if it did
-  std::string last_host_ = kDefaultHost, last_port_ = kDefaultPortText;
 };
 
 }  // namespace sc::tui

@@ -3,7 +3,6 @@
 #include <netdb.h>
 #include <poll.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -24,16 +23,6 @@ constexpr int kFullQueueWaitMs = 500;
 std::string endpoint_text(const std::string& host, const std::string& port) {
   const bool v6 = host.find(':') != std::string::npos;
   return (v6 ? "[" + host + "]" : host) + ":" + port;
-}
-
-// A blocking socket whose send() gives up after a while: with it send_all()
-// can bound the time the UI spends on a server that stopped reading.
-// recv() in the receiver is unaffected (no SO_RCVTIMEO).
-void configure(int fd) {
-  timeval tv{};
-  tv.tv_sec = 1;
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  net::set_nodelay(fd);
 }
 
 // Waits for a non-blocking connect() to finish, or for cancel_fd.
@@ -118,9 +107,18 @@ bool Connection::take(std::vector<Incoming>& out, std::size_t max) {
   return !queue_.empty();
 }
 
-bool Connection::send(const Bytes& bytes, int timeout_ms) {
+// The socket stays blocking for the receiver's recv(); MSG_DONTWAIT makes
+// this one send() non-blocking.
+WriteResult Connection::write_some(const std::uint8_t* data, std::size_t len) {
   const int fd = fd_.load();
-  return fd >= 0 && net::send_all(fd, bytes.data(), bytes.size(), timeout_ms);
+  if (fd < 0) return WriteResult{0, true, "not connected"};
+  for (;;) {
+    const ssize_t n = ::send(fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n >= 0) return WriteResult{static_cast<std::size_t>(n), false, {}};
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return WriteResult{};
+    return WriteResult{0, true, std::strerror(errno)};
+  }
 }
 
 Addr Connection::local_address() const { return net::local_addr(fd_.load()); }
@@ -146,7 +144,7 @@ void Connection::run(const std::string& host, const std::string& port, int timeo
     push_outcome(Incoming::What::Failed, std::move(err));
     return;
   }
-  configure(fd);
+  net::set_nodelay(fd);
   fd_.store(fd);
   if (stopping_.load()) return;  // close() may not have seen fd_: never recv()
   if (push_outcome(Incoming::What::Connected, {})) receive_loop(fd);

@@ -10,7 +10,8 @@
 //    PRODUCER of queue_: it pushes every decoded frame (and finally one
 //    Closed event) and then signals wake_fd().
 //  - the UI thread (whoever calls any public member) is the CONSUMER of
-//    queue_, and the only thread that send()s on the socket.  After draining
+//    queue_, and the only thread that send()s on the socket, always with
+//    MSG_DONTWAIT: the Session buffers what the kernel does not take.  After draining
 //    it signals space_fd_, on which a receiver facing a full queue waits:
 //    frames are never dropped, the receiver just stops reading and TCP flow
 //    control pushes back on the server.
@@ -34,48 +35,30 @@
 
 #include "common/codec.hpp"
 #include "common/spsc_queue.hpp"
+#include "transport.hpp"
 
 namespace sc::tui {
 
-// What the receiver hands to the UI: the outcome of connecting, one frame
-// (owning its payload), or the end of the connection with a reason.
-struct Incoming {
-  enum class What : std::uint8_t { Connected, Failed, Frame, Closed } what = What::Frame;
-  Header header;
-  Bytes payload;
-  std::string why;  // Failed, Closed: "connection refused", ...
-  std::chrono::steady_clock::time_point received;  // when the receiver decoded it
-};
-
-class Connection {
+class Connection final : public Transport {
  public:
   // Starts the receiver, which connects (at most timeout_ms per address)
   // and queues Connected or Failed.  Returns at once; nullptr with a
   // message in err only when the wake fds cannot be made.
   static std::unique_ptr<Connection> start(const std::string& host, const std::string& port,
                                            int timeout_ms, std::string& err);
-  ~Connection();
+  ~Connection() override;
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
-  // The fd to poll() for "events are queued".
-  int wake_fd() const { return wake_fd_; }
-
-  // Moves up to `max` queued events into out; tells the receiver there is
-  // room again.  Returns true when more are still queued.
-  bool take(std::vector<Incoming>& out, std::size_t max);
-
-  // Sends bytes, at most timeout_ms in total.  False when the connection
-  // is broken, not connected yet, or the server stopped reading.
-  bool send(const Bytes& bytes, int timeout_ms);
-
-  std::uint32_t next_request_id() { return ++last_id_; }
-
-  // Idempotent.
-  void close();
+  int wake_fd() const override { return wake_fd_; }
+  int write_fd() const override { return fd_.load(); }
+  // Also tells the receiver there is room again.
+  bool take(std::vector<Incoming>& out, std::size_t max) override;
+  WriteResult write_some(const std::uint8_t* data, std::size_t len) override;
+  void close() override;
+  const std::string& peer_text() const override { return peer_text_; }
 
   Addr local_address() const;
-  const std::string& peer_text() const { return peer_text_; }
 
  private:
   Connection(int wake_fd, int space_fd, std::string peer_text);
@@ -92,7 +75,6 @@ class Connection {
   std::atomic<bool> stopping_{false};
   SpscQueue<Incoming> queue_;
   std::thread receiver_;
-  std::uint32_t last_id_ = 0;
 };
 
 }  // namespace sc::tui

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "commands.hpp"
+#include "connection.hpp"
 #include "loops.hpp"
 #include "screen.hpp"
 #include "signals.hpp"
@@ -52,6 +53,13 @@ constexpr const char* kUsageTail =
     "  100/100 responses in 12.3 ms (rtt min/median/max 0.050/0.100/0.500 ms)\n"
     "At end of input it waits for outstanding answers, says goodbye, exits 0;\n"
     "exit status 1 when HOST was given and the connection failed, 2 on bad usage.\n";
+
+constexpr int kConnectTimeoutMs = 5000;  // per address
+
+std::unique_ptr<sc::tui::Transport> connect_tcp(const std::string& host, const std::string& port,
+                                                std::string& err) {
+  return sc::tui::Connection::start(host, port, kConnectTimeoutMs, err);
+}
 
 struct Args {
   sc::tui::Options options;
@@ -130,7 +138,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   try {
-    sc::tui::App app(args.options);
+    sc::tui::App app(args.options, connect_tcp);
     return args.options.plain ? sc::tui::run_plain(app, args.target, signal_fd)
                               : sc::tui::run_tui(app, args.target, signal_fd);
   } catch (const std::exception& e) {

@@ -44,9 +44,9 @@ class Printer {
  public:
   // Prints the lines added since the last call.
   void flush(const State& s) {
-    next_ = std::max(next_, s.log_first_seq);
-    for (; next_ < s.log_end_seq(); ++next_) {
-      const std::string line = sanitize_plain(s.log[next_ - s.log_first_seq].text);
+    next_ = std::max(next_, s.log.first_seq());
+    for (; next_ < s.log.end_seq(); ++next_) {
+      const std::string line = sanitize_plain(s.log[next_ - s.log.first_seq()].text);
       std::fwrite(line.data(), 1, line.size(), stdout);
       std::fputc('\n', stdout);
     }
@@ -92,14 +92,14 @@ int run_plain(App& app, const StartTarget& target, int signal_fd) {
   bool stdin_open = true;
   Clock::time_point eof_at{};
   while (!app.quit_done()) {
-    if (starting && app.state().phase != Phase::Connecting) {
+    if (starting && app.state().phase() != Phase::Connecting) {
       if (app.connect_failed()) return 1;
       starting = false;
     }
     // Commands wait while a connection is being set up or torn down, so
     // "/connect" followed by "/time" works in a script.
     while (!queued.empty() && !app.quit_done() &&
-           (app.state().phase == Phase::Connected || app.state().phase == Phase::Disconnected)) {
+           (app.state().phase() == Phase::Connected || app.state().phase() == Phase::Disconnected)) {
       app.on_line(queued.front());
       queued.pop_front();
       out.flush(app.state());
@@ -109,12 +109,12 @@ int run_plain(App& app, const StartTarget& target, int signal_fd) {
     int timeout = app.poll_timeout_ms(now);
     // The end of input waits for a connect in progress (bounded by its own
     // timeouts): a script's commands may not have been run yet.
-    const Phase phase = app.state().phase;
+    const Phase phase = app.state().phase();
     const bool settling = phase == Phase::Connecting || phase == Phase::Greeting;
     if (!stdin_open && queued.empty() && !settling) {
       // Waiting for the last answers: wake up for the drain deadline too.
       const auto wait = std::max<std::chrono::steady_clock::duration>(
-          kMinDrainWait, std::chrono::seconds(app.state().hello.delivery_timeout_s + 2));
+          kMinDrainWait, std::chrono::seconds(app.state().session.hello.delivery_timeout_s + 2));
       const auto left = std::chrono::ceil<std::chrono::milliseconds>(eof_at + wait - now).count();
       if (app.outstanding() == 0 || left <= 0) {
         app.request_quit();
@@ -125,10 +125,11 @@ int run_plain(App& app, const StartTarget& target, int signal_fd) {
       }
     }
     const bool want_input = stdin_open && queued.empty();
-    pollfd fds[3] = {{signal_fd, POLLIN, 0},
+    pollfd fds[4] = {{signal_fd, POLLIN, 0},
                      {want_input ? STDIN_FILENO : -1, POLLIN, 0},
-                     {app.wake_fd(), POLLIN, 0}};
-    if (poll(fds, 3, timeout) < 0 && errno != EINTR) throw std::runtime_error("poll failed");
+                     {app.wake_fd(), POLLIN, 0},
+                     {app.write_fd(), POLLOUT, 0}};
+    if (poll(fds, 4, timeout) < 0 && errno != EINTR) throw std::runtime_error("poll failed");
     bool resized = false;
     if (const int sig = read_signals(signal_fd, resized); sig != 0) {
       app.request_quit();
@@ -141,6 +142,7 @@ int run_plain(App& app, const StartTarget& target, int signal_fd) {
       if (!stdin_open) eof_at = Clock::now();
       for (std::string& l : lines) queued.push_back(std::move(l));
     }
+    if (fds[3].revents != 0) app.on_writable();
     if (fds[2].revents & POLLIN) app.on_connection_ready();
     app.on_tick(Clock::now());
     out.flush(app.state());

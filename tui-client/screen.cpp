@@ -77,15 +77,15 @@ void fill_row(int y, int x, int w, attr_t attr) {
 
 std::string status_text(const State& s) {
   std::string t = " sockchat  ";
-  switch (s.phase) {
+  switch (s.session.phase) {
     case Phase::Disconnected: return t + "disconnected";
     case Phase::Connecting:
-    case Phase::Greeting: return t + "connecting to " + s.server + "\u2026";
-    case Phase::Closing: return t + "disconnecting from " + s.server;
+    case Phase::Greeting: return t + "connecting to " + s.session.server + "\u2026";
+    case Phase::Closing: return t + "disconnecting from " + s.session.server;
     case Phase::Connected: break;
   }
-  t += "connected to " + s.server + "  |  you: " + std::to_string(s.hello.client_id) + " " +
-       (s.nick.empty() ? "(no nick)" : s.nick) + "  |  server: " + s.hello.server_name;
+  t += "connected to " + s.session.server + "  |  you: " + std::to_string(s.session.hello.client_id) + " " +
+       (s.session.nick.empty() ? "(no nick)" : s.session.nick) + "  |  server: " + s.session.hello.server_name;
   return t;
 }
 
@@ -144,7 +144,7 @@ void paint_messages(const State& s) {
   };
   std::vector<Row> rows;  // bottom-up
   if (s.log.empty()) return;
-  for (std::size_t n = s.log.size() - s.scroll; n-- > 0 && static_cast<int>(rows.size()) < r.h;) {
+  for (std::size_t n = s.log.size() - s.log.scroll; n-- > 0 && static_cast<int>(rows.size()) < r.h;) {
     const LogLine& l = s.log[n];
     std::vector<Cell> cells = sanitize(l.text);
     const auto parts = wrap_cells(cells, text_w, r.w - indent);
@@ -165,7 +165,7 @@ void paint_messages(const State& s) {
 int first_client_shown(const State& s) {
   const int fit = std::max(1, s.layout.clients.h / 2);
   int index = 0, selected_index = 0;
-  for (const auto& [id, e] : s.clients) {
+  for (const auto& [id, e] : s.session.clients) {
     if (id == s.selected) selected_index = index;
     ++index;
   }
@@ -174,9 +174,9 @@ int first_client_shown(const State& s) {
 
 // " Clients (51)", or " Clients 21-30 of 51" when they do not all fit.
 std::string clients_title(const State& s) {
-  const int all = static_cast<int>(s.clients.size());
+  const int all = static_cast<int>(s.session.clients.size());
   const int fit = std::max(1, s.layout.clients.h / 2);
-  if (all <= fit || s.phase != Phase::Connected) return " Clients (" + std::to_string(all) + ")";
+  if (all <= fit || s.session.phase != Phase::Connected) return " Clients (" + std::to_string(all) + ")";
   const int first = first_client_shown(s);
   return " Clients " + std::to_string(first + 1) + "-" + std::to_string(std::min(all, first + fit)) + " of " +
          std::to_string(all);
@@ -184,14 +184,14 @@ std::string clients_title(const State& s) {
 
 void paint_clients(const State& s) {
   const Rect& r = s.layout.clients;
-  if (s.phase != Phase::Connected) {
+  if (s.session.phase != Phase::Connected) {
     draw_text(r.y, r.x + 1, r.w - 1, "(not connected)", A_DIM);
     return;
   }
   const int first = first_client_shown(s);
   int index = 0;
   int y = r.y;
-  for (const auto& [id, e] : s.clients) {
+  for (const auto& [id, e] : s.session.clients) {
     if (index++ < first) continue;
     if (y + 1 >= r.y + r.h) break;
     const bool sel = id == s.selected;
@@ -199,7 +199,7 @@ void paint_clients(const State& s) {
     if (sel) a = s.focus == Focus::Clients ? A_REVERSE : (A_BOLD | A_UNDERLINE);
     fill_row(y, r.x, r.w, sel && s.focus == Focus::Clients ? a : A_NORMAL);
     const std::string line = (sel ? ">" : " ") + std::to_string(id) + " " + (e.nick.empty() ? "-" : e.nick);
-    const bool you = id == s.hello.client_id;
+    const bool you = id == s.session.hello.client_id;
     // A long nick is cut, never the "(you)" after it.
     const int suffix_w = you ? 6 : 0;
     const int used = draw_text(y, r.x, r.w - suffix_w, line, you ? (a | A_BOLD) : a);
@@ -216,10 +216,10 @@ std::string hint_text(const State& s) {
     case Focus::Clients: return "arrows pick who plain text goes to; Enter: type to them; Tab: next pane";
     case Focus::Input: break;
   }
-  if (s.phase == Phase::Connecting || s.phase == Phase::Greeting) {
-    return "connecting to " + s.server + "; Esc or /disconnect cancels";
+  if (s.session.phase == Phase::Connecting || s.session.phase == Phase::Greeting) {
+    return "connecting to " + s.session.server + "; Esc or /disconnect cancels";
   }
-  if (s.phase == Phase::Disconnected) return "F2 or /connect to connect; F1 or /help for help; Tab: menu";
+  if (s.session.phase == Phase::Disconnected) return "F2 or /connect to connect; F1 or /help for help; Tab: menu";
   if (s.selected != 0) return "Enter sends to client " + std::to_string(s.selected) + "; /help; Tab: menu";
   return "/send ID TEXT, or pick a client (Tab Tab) and type; PgUp/PgDn scroll";
 }
@@ -375,7 +375,7 @@ void Screen::paint(const State& s) const {
   paint_status(s);
   paint_title(l, l.menu, " Menu", s.focus == Focus::Menu);
   std::string messages = " Messages";
-  if (s.scroll > 0) messages += "  (" + std::to_string(s.scroll) + " newer below: PgDn)";
+  if (s.log.scroll > 0) messages += "  (" + std::to_string(s.log.scroll) + " newer below: PgDn)";
   paint_title(l, l.messages, messages, false);
   paint_title(l, l.clients, clients_title(s), s.focus == Focus::Clients);
   mvvline(l.title_row, l.menu.w, ACS_VLINE, l.menu.h + 1);

@@ -1,5 +1,6 @@
-// The full-screen loop: poll() on the terminal, the signal pipe and the
-// connection's wake fd, with a timeout only from real deadlines.
+// The full-screen loop: poll() on the terminal, the signal pipe, the
+// connection's wake fd and (while output waits) its socket for POLLOUT,
+// with a timeout only from real deadlines.  Nothing in it blocks.
 #include <poll.h>
 #include <unistd.h>
 
@@ -33,9 +34,12 @@ int run_tui(App& app, const StartTarget& target, int signal_fd) {
   if (target.given) finish_turn(app, screen, app.connect(target.host, target.port));
   int exit_status = 0;
   while (!app.quit_done()) {
-    pollfd fds[3] = {{STDIN_FILENO, POLLIN, 0}, {signal_fd, POLLIN, 0}, {app.wake_fd(), POLLIN, 0}};
-    const nfds_t n = app.wake_fd() >= 0 ? 3 : 2;
-    if (poll(fds, n, app.poll_timeout_ms(Clock::now())) < 0 && errno != EINTR) {
+    // A negative fd is ignored by poll(): no connection, or no output waiting.
+    pollfd fds[4] = {{STDIN_FILENO, POLLIN, 0},
+                     {signal_fd, POLLIN, 0},
+                     {app.wake_fd(), POLLIN, 0},
+                     {app.write_fd(), POLLOUT, 0}};
+    if (poll(fds, 4, app.poll_timeout_ms(Clock::now())) < 0 && errno != EINTR) {
       throw std::runtime_error("poll failed");
     }
     unsigned dirty = kNothing;
@@ -57,7 +61,8 @@ int run_tui(App& app, const StartTarget& target, int signal_fd) {
         dirty |= app.on_key(key);
       }
     }
-    if (n == 3 && (fds[2].revents & POLLIN)) dirty |= app.on_connection_ready();
+    if (fds[3].revents != 0) dirty |= app.on_writable();  // POLLERR too: the write says why
+    if (fds[2].revents & POLLIN) dirty |= app.on_connection_ready();
     dirty |= app.on_tick(Clock::now());
     finish_turn(app, screen, dirty);
   }

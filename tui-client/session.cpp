@@ -1,0 +1,560 @@
+#include "session.hpp"
+
+#include <algorithm>
+
+#include "timefmt.hpp"
+
+namespace sc::tui {
+
+namespace {
+
+constexpr std::size_t kEventsPerTurn = 2048;  // keeps keys responsive under floods
+constexpr auto kGreetingTimeout = std::chrono::seconds(10);
+constexpr auto kByeTimeout = std::chrono::seconds(2);
+
+double ms_between(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double, std::milli>(b - a).count();
+}
+
+int ms_until(Clock::time_point now, Clock::time_point when) {
+  const auto ms = std::chrono::ceil<std::chrono::milliseconds>(when - now).count();
+  return ms <= 0 ? 0 : static_cast<int>(std::min<long long>(ms, 24 * 3600 * 1000));
+}
+
+ByteView view(const Bytes& b) { return ByteView(b.data(), b.size()); }
+
+const char* leave_word(LeaveReason r) {
+  switch (r) {
+    case LeaveReason::Bye: return "said goodbye";
+    case LeaveReason::Closed: return "connection closed";
+    case LeaveReason::IdleTimeout: return "idle timeout";
+    case LeaveReason::ProtocolError: return "protocol error";
+    case LeaveReason::SendqExceeded: return "stopped reading";
+    case LeaveReason::ServerShutdown: return "server shutdown";
+    case LeaveReason::NodeDown: return "its server node went down";
+  }
+  return "?";
+}
+
+// A server announcing 0 would otherwise have us PING in a tight loop.
+std::chrono::seconds heartbeat_interval(const Hello& h) {
+  return std::chrono::seconds(h.heartbeat_s > 0 ? h.heartbeat_s : 10);
+}
+
+bool is_ok(const Header& h) { return h.status == static_cast<std::uint8_t>(Status::Ok); }
+
+}  // namespace
+
+std::string status_word(Status s) {
+  switch (s) {
+    case Status::NoSuchClient: return "no such client";
+    case Status::NotDelivered: return "not acknowledged";
+    case Status::RateLimited: return "rate limited";
+    case Status::TooLarge: return "too large";
+    case Status::BadRequest: return "rejected";
+    case Status::NickInUse: return "nick in use";
+    default: return status_name(static_cast<std::uint8_t>(s));
+  }
+}
+
+Session::Session(SessionState& state, Scrollback& log, Connector connector, Now now)
+    : s_(state), log_(log), connector_(std::move(connector)), now_(std::move(now)) {}
+
+Session::~Session() {
+  if (conn_) conn_->close();
+}
+
+int Session::wake_fd() const { return conn_ ? conn_->wake_fd() : -1; }
+
+int Session::write_fd() const { return conn_ && queued_bytes() > 0 ? conn_->write_fd() : -1; }
+
+bool Session::take_bell() {
+  const bool b = bell_;
+  bell_ = false;
+  return b;
+}
+
+std::size_t Session::undelivered() const {
+  return static_cast<std::size_t>(
+      std::count_if(pending_.begin(), pending_.end(), [](const auto& kv) { return kv.second.type == Type::Send; }));
+}
+
+std::string Session::client_label(std::uint32_t id) const {
+  std::string label = std::to_string(id);
+  auto it = s_.clients.find(id);
+  if (it != s_.clients.end() && !it->second.nick.empty()) label += " (" + it->second.nick + ")";
+  return label;
+}
+
+// --------------------------------------------------------------------------
+// Commands.
+
+unsigned Session::connect(const std::string& host, const std::string& port) {
+  last_host_ = host;
+  last_port_ = port;
+  std::string err;
+  conn_ = connector_(host, port, err);
+  connect_failed_ = !conn_;
+  if (!conn_) return add(LineKind::Error, "connect failed: " + err) | kStatus | kMenu;
+  s_.phase = Phase::Connecting;
+  s_.server = conn_->peer_text();
+  farewell_.clear();
+  last_id_ = 0;
+  return add(LineKind::Info, "connecting to " + s_.server) | kStatus | kMenu;
+}
+
+unsigned Session::disconnect() {
+  if (s_.phase == Phase::Connecting || s_.phase == Phase::Greeting) {
+    return drop("connect to " + s_.server + " cancelled", LineKind::Info);
+  }
+  if (s_.phase != Phase::Connected) return kNothing;
+  if (!request(Type::Bye, {}, Pending{})) return kEverything;
+  s_.phase = Phase::Closing;
+  closing_since_ = now_();
+  return add(LineKind::Info, "disconnecting") | kStatus | kMenu;
+}
+
+unsigned Session::ask_time(int count) {
+  if (batch_.active) return add(LineKind::Error, "error: a /time batch is still running");
+  Bytes frames;
+  const auto now = now_();
+  for (int i = 0; i < count; ++i) {
+    Pending p;
+    p.type = Type::Time;
+    p.sent = now;
+    p.in_batch = count > 1;
+    const std::uint32_t id = next_request_id();
+    pending_[id] = p;
+    put_frame(frames, Kind::Request, static_cast<std::uint8_t>(Type::Time), 0, id, {});
+  }
+  if (count > 1) batch_ = TimeBatch{true, count, 0, 0, now, {}};
+  // One write for the whole batch: this is what pipelining means.
+  return queue(frames) ? kNothing : kEverything;
+}
+
+unsigned Session::ask_name() { return request(Type::Name, {}, Pending{}) ? kNothing : kEverything; }
+
+unsigned Session::ask_list() { return request(Type::List, {}, Pending{}) ? kNothing : kEverything; }
+
+unsigned Session::send_message(std::uint32_t target, const std::string& text) {
+  const std::size_t max = s_.hello.max_payload > 4 ? s_.hello.max_payload - 4 : 0;
+  if (text.size() > max) {
+    return add(LineKind::Error, "error: message is " + std::to_string(text.size()) +
+                                    " bytes; the server accepts at most " + std::to_string(max) +
+                                    "; nothing was sent");
+  }
+  if (!valid_utf8(text)) return add(LineKind::Error, "error: message is not valid UTF-8; nothing was sent");
+  Bytes payload;
+  put_send_request(payload, SendRequest{target, text});
+  Pending p;
+  p.target = target;
+  p.line_seq = log_.end_seq();
+  unsigned d = add(LineKind::Pending, "sending to " + client_label(target) + ": " + text + " (pending)");
+  if (!request(Type::Send, payload, p)) return kEverything;
+  return d;
+}
+
+unsigned Session::ask_nick(const std::string& nick) {
+  std::string_view why;
+  if (check_nick(nick, &why) != Status::Ok) {
+    return add(LineKind::Error, "error: nick " + nick + " cannot be used: " + std::string(why));
+  }
+  wanted_nick_ = nick;  // also the nick for later connections
+  if (!s_.connected()) return add(LineKind::Info, "nick " + nick + " will be asked for after connecting");
+  Pending p;
+  p.nick = nick;
+  Bytes payload;
+  put_text(payload, nick);
+  return request(Type::Nick, payload, p) ? kNothing : kEverything;
+}
+
+// --------------------------------------------------------------------------
+// Wire out: everything goes through the output buffer.
+
+bool Session::request(Type type, const Bytes& payload, Pending p) {
+  if (!conn_) return false;
+  const std::uint32_t id = next_request_id();
+  p.type = type;
+  p.sent = now_();
+  pending_[id] = std::move(p);
+  Bytes frame;
+  put_frame(frame, Kind::Request, static_cast<std::uint8_t>(type), 0, id, view(payload));
+  return queue(frame);
+}
+
+// Appends and writes what the kernel takes now.  False when that dropped
+// the connection.
+bool Session::queue(const Bytes& frames) {
+  if (!conn_) return false;
+  if (queued_bytes() == 0) {
+    out_.clear();
+    out_done_ = 0;
+    last_progress_ = now_();  // the stall clock starts with the first byte waiting
+  }
+  if (queued_bytes() + frames.size() > kMaxOutput) {
+    drop("connection lost: more than " + std::to_string(kMaxOutput >> 20) +
+             " MiB wait for a server that does not read them",
+         LineKind::Error);
+    return false;
+  }
+  out_.insert(out_.end(), frames.begin(), frames.end());
+  last_sent_ = now_();
+  return flush();
+}
+
+bool Session::flush() {
+  while (conn_ && queued_bytes() > 0) {
+    const WriteResult r = conn_->write_some(out_.data() + out_done_, queued_bytes());
+    if (r.broken) {
+      drop("connection lost: " + r.why, LineKind::Error);
+      return false;
+    }
+    if (r.bytes == 0) break;  // full: the loop waits for POLLOUT
+    out_done_ += r.bytes;
+    last_progress_ = now_();
+  }
+  // Compact only now and then: erasing the front on every write is quadratic.
+  if (out_done_ > 0 && out_done_ * 2 >= out_.size()) {
+    out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(out_done_));
+    out_done_ = 0;
+  }
+  return conn_ != nullptr;
+}
+
+unsigned Session::on_writable() { return flush() ? kNothing : kEverything; }
+
+unsigned Session::send_due_acks() {
+  if (acks_due_.empty()) return kNothing;
+  std::vector<std::uint32_t> due;
+  due.swap(acks_due_);
+  for (std::uint32_t message_id : due) {
+    Bytes payload;
+    put_u32(payload, message_id);
+    if (!request(Type::Ack, payload, Pending{})) return kEverything;
+  }
+  return kNothing;
+}
+
+// --------------------------------------------------------------------------
+// Wire in.
+
+unsigned Session::on_ready() {
+  if (!conn_) return kNothing;
+  std::vector<Incoming> batch;
+  events_waiting_ = conn_->take(batch, kEventsPerTurn);
+  unsigned d = kNothing;
+  for (Incoming& in : batch) {
+    d |= handle(in);
+    if (!conn_) break;  // the rest belonged to the connection just closed
+  }
+  return d;
+}
+
+unsigned Session::handle(Incoming& in) {
+  if (in.what == Incoming::What::Connected || in.what == Incoming::What::Failed) {
+    return on_connect_outcome(in);
+  }
+  if (in.what == Incoming::What::Closed) {
+    if (s_.phase == Phase::Closing) return drop("disconnected", LineKind::Info);
+    // After SHUTDOWN or ERROR the close was announced: not a loss.
+    if (!farewell_.empty()) return drop("disconnected: " + farewell_, LineKind::Error);
+    return drop("connection lost: " + in.why, LineKind::Error);
+  }
+  last_received_ = now_();
+  if (in.header.kind == static_cast<std::uint8_t>(Kind::Response)) return handle_response(in);
+  return handle_indication(in.header, view(in.payload));
+}
+
+// The receiver finished connecting, one way or the other.
+unsigned Session::on_connect_outcome(const Incoming& in) {
+  if (in.what == Incoming::What::Failed) {
+    connect_failed_ = true;
+    return drop("connect failed: " + in.why, LineKind::Error);
+  }
+  s_.phase = Phase::Greeting;
+  last_sent_ = last_received_ = now_();  // the greeting timeout starts now
+  return kStatus;
+}
+
+unsigned Session::handle_indication(const Header& h, ByteView p) {
+  switch (static_cast<Type>(h.type)) {
+    case Type::Hello: return on_hello(p);
+    case Type::Message: return on_message(h, p);
+    case Type::Presence: return on_presence(p);
+    case Type::Shutdown: {
+      std::string text;
+      decode_text(p, text);
+      farewell_ = "the server shut down";
+      return add(LineKind::Error, "server shutting down: " + text);
+    }
+    case Type::Error: {
+      std::string text;
+      decode_text(p, text);
+      farewell_ = std::string("server error ") + status_name(h.status);
+      return add(LineKind::Error, std::string("server error ") + status_name(h.status) + ": " + text);
+    }
+    default: return add(LineKind::Error, "ignored an indication of unknown type " + std::to_string(h.type));
+  }
+}
+
+unsigned Session::on_hello(ByteView p) {
+  std::string_view why;
+  if (decode_hello(p, s_.hello, &why) != Status::Ok) {
+    return drop("connection lost: bad HELLO from the server (" + std::string(why) + ")", LineKind::Error);
+  }
+  s_.phase = Phase::Connected;
+  s_.nick.clear();
+  unsigned d = add(LineKind::Info, "connected to " + s_.server + " as client " +
+                                       std::to_string(s_.hello.client_id) + " (server " +
+                                       s_.hello.server_name + ")");
+  if (!wanted_nick_.empty()) d |= ask_nick(wanted_nick_);
+  Bytes flags;
+  put_u8(flags, kSubscribePresence);
+  Pending quiet;
+  quiet.quiet = true;
+  if (request(Type::Subscribe, flags, Pending{})) request(Type::List, {}, quiet);
+  return d | kEverything;
+}
+
+unsigned Session::on_message(const Header& h, ByteView p) {
+  Message m;
+  std::string_view why;
+  if (decode_message(p, m, &why) != Status::Ok) {
+    return add(LineKind::Error, "bad MESSAGE " + std::to_string(h.id) + ": " + std::string(why));
+  }
+  std::string from = std::to_string(m.sender);
+  if (!m.nick.empty()) from += " (" + m.nick + ")";
+  acks_due_.push_back(h.id);  // sent after this line has been painted
+  bell_ = true;
+  return add(LineKind::Incoming, "message from " + from + " " + format_addr(m.addr) + ": " + m.text,
+             m.sent_at_us);
+}
+
+unsigned Session::on_presence(ByteView p) {
+  Presence ev;
+  std::string_view why;
+  if (decode_presence(p, ev, &why) != Status::Ok) return add(LineKind::Error, "bad PRESENCE: " + std::string(why));
+  const Entry& e = ev.entry;
+  const std::string who = std::to_string(e.id) + " " + (e.nick.empty() ? "-" : e.nick);
+  switch (ev.event) {
+    case PresenceEvent::Joined:
+      s_.clients[e.id] = e;
+      return add(LineKind::Event, "joined " + who + " " + format_addr(e.addr)) | kClients;
+    case PresenceEvent::Left:
+      s_.clients.erase(e.id);
+      return add(LineKind::Event, "left " + who + " (" + leave_word(ev.reason) + ")") | kClients | kInput;
+    case PresenceEvent::Renamed:
+      s_.clients[e.id] = e;
+      if (e.id == s_.hello.client_id) {
+        s_.nick = e.nick;
+        // The screen said "nick NAME" already, when our NICK was answered.
+        if (!plain_) return kClients | kStatus;
+      }
+      return add(LineKind::Event, "renamed " + who) | kClients | kStatus;
+  }
+  return kNothing;
+}
+
+std::string Session::error_text(const Header& h, ByteView p) const {
+  std::string text;
+  if (h.status == static_cast<std::uint8_t>(Status::NotDelivered)) {
+    NotDelivered nd;
+    if (decode_not_delivered(p, nd) == Status::Ok) text = nd.text;
+  } else {
+    decode_text(p, text);
+  }
+  return text;
+}
+
+unsigned Session::handle_response(const Incoming& in) {
+  const Header& h = in.header;
+  const ByteView p = view(in.payload);
+  auto it = pending_.find(h.id);
+  if (it == pending_.end() || static_cast<std::uint8_t>(it->second.type) != h.type) {
+    return add(LineKind::Error, std::string("ignored a response to no request of ours (") + type_name(h.type) +
+                                    " id " + std::to_string(h.id) + ")");
+  }
+  const Pending pd = std::move(it->second);
+  pending_.erase(it);
+  switch (pd.type) {
+    case Type::Time: return on_time(pd, in);
+    case Type::List: return on_list(pd, h, p);
+    case Type::Send: return on_send_result(pd, h, p);
+    case Type::Nick: return on_nick_result(pd, h, p);
+    case Type::Bye: return drop("disconnected", LineKind::Info);
+    case Type::Name:
+      if (is_ok(h)) {
+        std::string name;
+        decode_text(p, name);
+        return add(LineKind::Info, "name " + name);
+      }
+      break;
+    case Type::Ping: return kNothing;  // life is all a PONG proves
+    default:
+      if (is_ok(h)) return kNothing;
+      break;
+  }
+  return add(LineKind::Error, std::string(type_name(h.type)) + " failed: " + status_name(h.status) + " (" +
+                                  error_text(h, p) + ")");
+}
+
+unsigned Session::on_time(const Pending& pd, const Incoming& in) {
+  const Header& h = in.header;
+  const ByteView p = view(in.payload);
+  TimeReply t;
+  const bool ok = is_ok(h) && decode_time_reply(p, t) == Status::Ok;
+  if (pd.in_batch && batch_.active) {
+    if (ok) {
+      ++batch_.answered;
+      batch_.rtts_ms.push_back(ms_between(pd.sent, in.received));
+    } else {
+      ++batch_.failed;
+    }
+    if (batch_.answered + batch_.failed == batch_.asked) return finish_batch(nullptr);
+    return kNothing;
+  }
+  if (!ok) {
+    return add(LineKind::Error, std::string("TIME failed: ") + status_name(h.status) + " (" + error_text(h, p) + ")");
+  }
+  return add(LineKind::Info, "time " + format_server_time(t.time_us, t.utc_offset_s, t.zone));
+}
+
+unsigned Session::finish_batch(const char* why) {
+  if (!batch_.active) return kNothing;
+  batch_.active = false;
+  std::string line = format_time_batch(static_cast<std::size_t>(batch_.answered),
+                                       static_cast<std::size_t>(batch_.asked),
+                                       ms_between(batch_.start, now_()), batch_.rtts_ms);
+  if (batch_.failed > 0) line += ", " + std::to_string(batch_.failed) + " failed";
+  if (why != nullptr) line += std::string(", ") + why;
+  return add(batch_.answered == batch_.asked ? LineKind::Info : LineKind::Error, line);
+}
+
+unsigned Session::on_list(const Pending& pd, const Header& h, ByteView p) {
+  std::vector<Entry> entries;
+  std::string_view why;
+  if (!is_ok(h) || decode_list_reply(p, entries, &why) != Status::Ok) {
+    return add(LineKind::Error, "LIST failed: " + std::string(why) + error_text(h, p));
+  }
+  s_.clients.clear();
+  for (const Entry& e : entries) s_.clients[e.id] = e;
+  if (pd.quiet) return kClients;
+  unsigned d = add(LineKind::Info, "clients " + std::to_string(entries.size()));
+  for (const Entry& e : entries) {
+    std::string line =
+        "client " + std::to_string(e.id) + " " + (e.nick.empty() ? "-" : e.nick) + " " + format_addr(e.addr);
+    if (e.id == s_.hello.client_id) line += " (you)";
+    d |= add(LineKind::Info, line);
+  }
+  return d | kClients;
+}
+
+unsigned Session::on_send_result(const Pending& pd, const Header& h, ByteView p) {
+  const bool ok = is_ok(h);
+  const std::string why =
+      ok ? std::string() : status_word(static_cast<Status>(h.status)) + " (" + error_text(h, p) + ")";
+  const unsigned d = log_.mark_send(pd.line_seq, ok, why);
+  if (!plain_) return d;
+  if (ok) {
+    std::uint32_t message_id = 0;
+    decode_u32(p, message_id);
+    return add(LineKind::Delivered, "delivered " + std::to_string(message_id) + " to " + std::to_string(pd.target));
+  }
+  return add(LineKind::Error, "not delivered to " + std::to_string(pd.target) + ": " + why);
+}
+
+unsigned Session::on_nick_result(const Pending& pd, const Header& h, ByteView p) {
+  if (is_ok(h)) {
+    s_.nick = pd.nick;
+    return add(LineKind::Info, "nick " + pd.nick) | kStatus;
+  }
+  const std::string keep = s_.nick.empty() ? "you have no nick" : "you stay " + s_.nick;
+  const auto status = static_cast<Status>(h.status);
+  std::string why;
+  if (status == Status::NickInUse) {
+    why = "another client is using it";
+  } else if (status == Status::RateLimited) {
+    why = "too many nick changes, wait a little and try again";
+  } else {
+    why = error_text(h, p);
+  }
+  return add(LineKind::Error, "nick " + pd.nick + " rejected: " + why + "; " + keep);
+}
+
+unsigned Session::drop(const std::string& line, LineKind kind) {
+  if (!conn_) return kNothing;
+  conn_->close();
+  conn_.reset();
+  events_waiting_ = false;
+  out_.clear();
+  out_done_ = 0;
+  unsigned d = finish_batch("connection closed");
+  for (const auto& [id, pd] : pending_) {
+    if (pd.type != Type::Send) continue;
+    d |= log_.mark_send(pd.line_seq, false, "connection closed before an answer");
+    if (plain_) {
+      d |= add(LineKind::Error,
+               "not delivered to " + std::to_string(pd.target) + ": connection closed before an answer");
+    }
+  }
+  pending_.clear();
+  acks_due_.clear();
+  s_ = SessionState{};
+  return d | add(kind, line) | kEverything;
+}
+
+// --------------------------------------------------------------------------
+// Deadlines.
+
+int Session::poll_timeout_ms(Clock::time_point now) const {
+  if (events_waiting_) return 0;
+  int stall = -1;
+  if (conn_ && queued_bytes() > 0) stall = ms_until(now, last_progress_ + kStallLimit);
+  auto with_stall = [stall](int t) { return stall < 0 ? t : t < 0 ? stall : std::min(t, stall); };
+  switch (s_.phase) {
+    case Phase::Disconnected:
+    case Phase::Connecting: return -1;  // the receiver bounds the connect
+    case Phase::Greeting: return with_stall(ms_until(now, last_received_ + kGreetingTimeout));
+    case Phase::Closing: return with_stall(ms_until(now, closing_since_ + kByeTimeout));
+    case Phase::Connected: break;
+  }
+  auto deadline = last_sent_ + heartbeat_interval(s_.hello);
+  if (s_.hello.idle_timeout_s > 0) {
+    deadline = std::min(deadline, last_received_ + std::chrono::seconds(s_.hello.idle_timeout_s));
+  }
+  return with_stall(ms_until(now, deadline));
+}
+
+unsigned Session::on_tick(Clock::time_point now) {
+  if (events_waiting_) return on_ready();
+  if (conn_ && queued_bytes() > 0 && now >= last_progress_ + kStallLimit) {
+    return drop("connection lost: the server has not read our data for " +
+                    std::to_string(kStallLimit.count()) + " s",
+                LineKind::Error);
+  }
+  switch (s_.phase) {
+    case Phase::Disconnected:
+    case Phase::Connecting: return kNothing;
+    case Phase::Greeting:
+      if (now >= last_received_ + kGreetingTimeout) {
+        return drop("connection lost: no greeting from the server", LineKind::Error);
+      }
+      return kNothing;
+    case Phase::Closing:
+      if (now >= closing_since_ + kByeTimeout) return drop("disconnected", LineKind::Info);
+      return kNothing;
+    case Phase::Connected: break;
+  }
+  if (s_.hello.idle_timeout_s > 0 && now >= last_received_ + std::chrono::seconds(s_.hello.idle_timeout_s)) {
+    return drop("connection lost: nothing from the server for " + std::to_string(s_.hello.idle_timeout_s) + " s",
+                LineKind::Error);
+  }
+  if (now >= last_sent_ + heartbeat_interval(s_.hello)) {
+    Bytes payload;
+    put_u32(payload, 0x70696e67);  // "ping": any bytes are echoed
+    if (!request(Type::Ping, payload, Pending{})) return kEverything;
+  }
+  return kNothing;
+}
+
+}  // namespace sc::tui

@@ -1,0 +1,161 @@
+// The protocol side of the client: one connection's life cycle, the
+// requests waiting for answers, ACKs, the heartbeat and idle timers and
+// /time batches, behind a Transport.  Pure: no sockets, no curses, no
+// threads; time comes from an injected clock, so the unit tests drive it
+// with a fake transport and a fake clock.
+//
+// Output never blocks: frames go into a buffer that is written as far as
+// the kernel takes it at once and then whenever the loop sees POLLOUT on
+// write_fd() (tmux's evbuffer, hiredis' obuf).  A server that reads
+// nothing for kStallLimit loses the connection; the UI keeps painting.
+//
+// Every handler returns Dirty bits; lines go to the Scrollback, the
+// connection's facts to the SessionState that the screen reads.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/protocol.hpp"
+#include "scrollback.hpp"
+#include "transport.hpp"
+
+namespace sc::tui {
+
+using Clock = std::chrono::steady_clock;
+
+// Connecting: the receiver resolves and connects; Greeting: connected, the
+// server's HELLO not yet in.
+enum class Phase : std::uint8_t { Disconnected, Connecting, Greeting, Connected, Closing };
+
+// What the screen shows about the connection.
+struct SessionState {
+  Phase phase = Phase::Disconnected;
+  std::string server;  // "127.0.0.1:2555" while connected or connecting
+  Hello hello;         // valid once phase is Connected
+  std::string nick;    // our nick as the server knows it
+  std::map<std::uint32_t, Entry> clients;
+  bool connected() const { return phase == Phase::Connected; }
+};
+
+// Words for a failure status, for people: "no such client", "nick in use".
+std::string status_word(Status s);
+
+class Session {
+ public:
+  using Now = std::function<Clock::time_point()>;
+  static constexpr auto kStallLimit = std::chrono::seconds(5);
+  static constexpr std::size_t kMaxOutput = 16u << 20;  // bytes waiting to be written
+
+  Session(SessionState& state, Scrollback& log, Connector connector, Now now = &Clock::now);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // --plain prints outcomes as lines of their own.
+  void set_plain(bool plain) { plain_ = plain; }
+  // The nick asked for after each HELLO; empty: stay nickless.
+  void set_wanted_nick(std::string nick) { wanted_nick_ = std::move(nick); }
+
+  // Commands.  The caller checks the phase first (the UI explains refusals).
+  unsigned connect(const std::string& host, const std::string& port);
+  unsigned disconnect();  // BYE when connected; cancels a connect in progress
+  unsigned ask_time(int count);
+  unsigned ask_name();
+  unsigned ask_list();
+  unsigned send_message(std::uint32_t target, const std::string& text);
+  unsigned ask_nick(const std::string& nick);  // remembered when disconnected
+  // Closes the connection at once, adding `line`; kNothing when there is none.
+  unsigned drop(const std::string& line, LineKind kind);
+
+  // Loop events.
+  unsigned on_ready();                      // wake_fd() is readable
+  unsigned on_writable();                   // write_fd() is writable
+  unsigned on_tick(Clock::time_point now);  // deadlines
+  // ACKs the messages that are now on screen: call after painting.
+  unsigned send_due_acks();
+
+  int wake_fd() const;   // -1 when not connected
+  int write_fd() const;  // -1 unless output waits for POLLOUT
+  int poll_timeout_ms(Clock::time_point now) const;  // -1: no deadline
+
+  std::size_t outstanding() const { return pending_.size(); }
+  std::size_t undelivered() const;  // sent messages without an answer yet
+  std::size_t queued_bytes() const { return out_.size() - out_done_; }
+  bool connect_failed() const { return connect_failed_; }
+  bool take_bell();  // true once after a message arrived
+  std::string client_label(std::uint32_t id) const;  // "3 (bob)"
+  const std::string& last_host() const { return last_host_; }
+  const std::string& last_port() const { return last_port_; }
+
+ private:
+  struct Pending {
+    Type type = Type::Ping;
+    Clock::time_point sent;
+    std::uint32_t target = 0;     // Send
+    std::uint64_t line_seq = 0;   // Send: the "sending" line
+    std::string nick;             // Nick: the one asked for
+    bool quiet = false;           // List after HELLO: update the pane only
+    bool in_batch = false;        // Time: part of /time N
+  };
+  struct TimeBatch {
+    bool active = false;
+    int asked = 0, answered = 0, failed = 0;
+    Clock::time_point start;
+    std::vector<double> rtts_ms;
+  };
+
+  unsigned add(LineKind kind, std::string text, std::int64_t at_us = 0) {
+    return log_.add(kind, std::move(text), at_us);
+  }
+
+  // Wire out.
+  std::uint32_t next_request_id() { return ++last_id_; }
+  bool request(Type type, const Bytes& payload, Pending p);
+  bool queue(const Bytes& frames);
+  bool flush();
+
+  // Wire in.
+  unsigned handle(Incoming& in);
+  unsigned on_connect_outcome(const Incoming& in);
+  unsigned handle_response(const Incoming& in);
+  unsigned handle_indication(const Header& h, ByteView p);
+  unsigned on_hello(ByteView p);
+  unsigned on_message(const Header& h, ByteView p);
+  unsigned on_presence(ByteView p);
+  unsigned on_time(const Pending& pd, const Incoming& in);
+  unsigned on_list(const Pending& pd, const Header& h, ByteView p);
+  unsigned on_send_result(const Pending& pd, const Header& h, ByteView p);
+  unsigned on_nick_result(const Pending& pd, const Header& h, ByteView p);
+  unsigned finish_batch(const char* why);
+  std::string error_text(const Header& h, ByteView p) const;
+
+  SessionState& s_;
+  Scrollback& log_;
+  Connector connector_;
+  Now now_;
+  bool plain_ = false;
+  std::string wanted_nick_;
+
+  std::unique_ptr<Transport> conn_;
+  std::uint32_t last_id_ = 0;
+  std::unordered_map<std::uint32_t, Pending> pending_;
+  TimeBatch batch_;
+  std::vector<std::uint32_t> acks_due_;
+  Bytes out_;                 // frames not yet taken by the kernel
+  std::size_t out_done_ = 0;  // of out_, written already
+  Clock::time_point last_sent_, last_received_, closing_since_, last_progress_;
+  bool events_waiting_ = false;
+  bool bell_ = false;
+  bool connect_failed_ = false;
+  std::string farewell_;  // why the server said it will close, if it did
+  std::string last_host_ = "127.0.0.1", last_port_ = "2555";
+};
+
+}  // namespace sc::tui
