@@ -191,7 +191,7 @@ unsigned App::run(const Command& c) {
       return session_.send_message(c.target, c.text);
     case CommandKind::Nick: return session_.ask_nick(c.text);
     case CommandKind::Help: return show_help();
-    case CommandKind::Quit: return request_quit();
+    case CommandKind::Quit: return quit_or_ask();
   }
   return kNothing;
 }
@@ -222,9 +222,19 @@ unsigned App::activate(MenuItem item) {
     case MenuItem::List: return session_.ask_list();
     case MenuItem::Send: return start_prompt(item);
     case MenuItem::Help: return show_help();
-    case MenuItem::Quit: return request_quit();
+    case MenuItem::Quit: return quit_or_ask();
   }
   return kNothing;
+}
+
+// Quitting drops what is still on its way; the full screen asks once
+// (--plain waits for the answers at end of input instead).
+unsigned App::quit_or_ask() {
+  const std::size_t n = session_.undelivered();
+  if (n == 0 || s_.options.plain || s_.quit_asked) return request_quit();
+  s_.quit_asked = true;
+  const std::string what = n == 1 ? "1 message has" : std::to_string(n) + " messages have";
+  return note(what + " no answer yet: F10 or /quit again quits anyway, Esc stays", true) | kInput;
 }
 
 unsigned App::show_help() {
@@ -236,10 +246,12 @@ unsigned App::show_help() {
     all.remove_prefix(nl == std::string_view::npos ? all.size() : nl + 1);
   }
   if (!s_.options.plain) {
-    d |= add_line(LineKind::Info, "keys: Tab switches input/menu/clients; in the menu arrows+Enter or the");
-    d |= add_line(LineKind::Info, "  letter; F1-F10 work anywhere; in the clients pane arrows, PgUp/PgDn,");
-    d |= add_line(LineKind::Info, "  Home/End pick who plain text goes to; elsewhere PgUp/PgDn scroll;");
-    d |= add_line(LineKind::Info, "  Up/Down recall input; Esc cancels a prompt or a connect.");
+    d |= add_line(LineKind::Info, "keys: Tab completes nicks and /commands (again: the next one);");
+    d |= add_line(LineKind::Info, "  F1-F10 or Alt+the menu letter run menu items anywhere; F9 or Alt-M");
+    d |= add_line(LineKind::Info, "  visits the menu (arrows+Enter or the letter), F8 or Alt-W the clients");
+    d |= add_line(LineKind::Info, "  pane (arrows pick who plain text goes to); Tab there: next pane, Esc:");
+    d |= add_line(LineKind::Info, "  back to typing; PgUp/PgDn scroll; Up/Down recall input; Esc cancels");
+    d |= add_line(LineKind::Info, "  a prompt or a connect.");
   }
   return d;
 }
@@ -249,7 +261,7 @@ unsigned App::say(const std::string& text) {
   if (s_.selected == 0 || !s_.session.clients.contains(s_.selected)) {
     const char* how = s_.options.plain
                           ? "no client selected: use /send ID TEXT"
-                          : "no client selected: press Tab twice to reach the clients pane, pick one "
+                          : "no client selected: press F8 to reach the clients pane, pick one "
                             "with the arrows, or use /send ID TEXT";
     return error(how) | note(how, true);
   }
@@ -285,9 +297,14 @@ unsigned App::key_global(const Key& key, bool& handled) {
         case 5: return activate(MenuItem::Name);
         case 6: return activate(MenuItem::List);
         case 7: return activate(MenuItem::Send);
+        case 8: return focus(Focus::Clients);
+        case 9: return focus(Focus::Menu);
         case 10: return activate(MenuItem::Quit);
         default: return kNothing;
       }
+    case Key::Code::Char:
+      handled = key.alt;
+      return key.alt ? key_alt(key.ch) : kNothing;
     case Key::Code::PageUp:
     case Key::Code::PageDown: {
       // In the clients pane they page through the clients instead.
@@ -310,23 +327,69 @@ unsigned App::key_global(const Key& key, bool& handled) {
       }
       return kNothing;
     case Key::Code::Tab:
-    case Key::Code::BackTab: {
-      s_.notice.clear();  // it was about the pane we are leaving
-      if (s_.prompt.active && s_.prompt.action == MenuItem::Send && s_.prompt.step == 0) {
-        s_.focus = s_.focus == Focus::Clients ? Focus::Input : Focus::Clients;
-        if (s_.focus == Focus::Clients) note("arrows pick who plain text goes to; Enter takes it, Tab goes back");
-        return kEverything;
-      }
-      const int dir = key.code == Key::Code::Tab ? 1 : 2;
-      s_.focus = static_cast<Focus>((static_cast<int>(s_.focus) + dir) % 3);
-      return kEverything;
-    }
+    case Key::Code::BackTab: return key_tab(key.code == Key::Code::BackTab);
     default: handled = false; return kNothing;
   }
 }
 
+// Tab never takes the focus away from text being typed: in the input line
+// it completes; only the target prompt of Send (F7) goes to the clients
+// pane to pick, and from the menu and clients panes it goes on round.
+unsigned App::key_tab(bool backwards) {
+  s_.notice.clear();  // it was about the pane we are leaving
+  if (s_.prompt.active && s_.prompt.action == MenuItem::Send && s_.prompt.step == 0) {
+    s_.focus = s_.focus == Focus::Clients ? Focus::Input : Focus::Clients;
+    if (s_.focus == Focus::Clients) note("arrows pick who plain text goes to; Enter takes it, Tab goes back");
+    return kEverything;
+  }
+  if (s_.focus == Focus::Input) return s_.prompt.active ? kInput : complete(backwards);
+  const int dir = backwards ? 2 : 1;
+  s_.focus = static_cast<Focus>((static_cast<int>(s_.focus) + dir) % 3);
+  return kEverything;
+}
+
+unsigned App::focus(Focus f) {
+  s_.notice.clear();
+  completion_.accept();
+  s_.focus = s_.focus == f ? Focus::Input : f;  // the same key again: back to typing
+  return kEverything;
+}
+
+// Alt+the menu letter runs the item from any pane; Alt-M and Alt-W visit
+// the menu and the clients pane.
+unsigned App::key_alt(char32_t ch) {
+  if (ch >= U'A' && ch <= U'Z') ch = ch - U'A' + U'a';
+  if (ch == U'm') return focus(Focus::Menu);
+  if (ch == U'w') return focus(Focus::Clients);
+  for (int i = 0; i < kMenuItems; ++i) {
+    const auto item = static_cast<MenuItem>(i);
+    if (ch == static_cast<char32_t>(menu_item_letter(item))) return activate(item);
+  }
+  return kNothing;
+}
+
+std::vector<std::string> App::nick_candidates() const {
+  std::vector<std::string> nicks;
+  for (const auto& [id, e] : s_.session.clients) {
+    if (id != s_.session.hello.client_id && !e.nick.empty()) nicks.push_back(e.nick);
+  }
+  return nicks;
+}
+
+unsigned App::complete(bool backwards) {
+  if (!completion_.tab(s_.input, nick_candidates(), command_names(), backwards)) {
+    return note(s_.connected() ? "Tab: nothing to complete here" : "Tab completes /commands, and nicks once connected");
+  }
+  const std::string all = completion_.choices();
+  if (all.find(' ') != std::string::npos) return note("Tab again: " + all) | kInput;
+  s_.notice.clear();
+  return kInput;
+}
+
 unsigned App::key_input(const Key& key, LineEditor& ed) {
   bool changed = false;
+  if (&ed == &s_.input && key.code == Key::Code::Char && completion_.type(ed, key.ch)) return kInput;
+  if (key.code != Key::Code::Char) completion_.accept();
   switch (key.code) {
     case Key::Code::Char: ed.insert(key.ch); changed = true; break;
     case Key::Code::Enter:
@@ -339,6 +402,10 @@ unsigned App::key_input(const Key& key, LineEditor& ed) {
       }
       return s_.prompt.active ? advance_prompt() : submit_input();
     case Key::Code::Escape:
+      if (s_.quit_asked) {
+        s_.quit_asked = false;
+        return note("staying") | kInput;
+      }
       if (s_.prompt.active) return cancel_prompt();
       if (s_.phase() == Phase::Connecting || s_.phase() == Phase::Greeting) return session_.disconnect();
       return note("") | kInput;
@@ -374,7 +441,7 @@ unsigned App::key_menu(const Key& key) {
           return activate(item) | kMenu;
         }
       }
-      return note("in the menu: arrows and Enter, or the highlighted letter; Tab leaves");
+      return note("in the menu: arrows and Enter, or the highlighted letter; Esc leaves");
     default: return kNothing;
   }
 }

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "commands.hpp"
+#include "completion.hpp"
 #include "common/protocol.hpp"
 #include "layout.hpp"
 #include "line_editor.hpp"
@@ -38,6 +39,7 @@ struct Key {
   };
   Code code = Code::Other;
   char32_t ch = 0;   // Char
+  bool alt = false;  // Char: with Alt (or Esc before it)
   int function = 0;  // Function: 1 for F1...
 };
 
@@ -70,6 +72,7 @@ struct State {
   std::string notice;  // one-line hint or error under the panes
   bool notice_is_error = false;
   bool pasting = false;
+  bool quit_asked = false;  // quitting with undelivered messages was asked about
 
   Layout layout = compute_layout(0, 0);
 
@@ -99,7 +102,7 @@ class App {
   unsigned on_tick(Clock::time_point now);  // deadlines (heartbeat, idle)
   unsigned on_resize(int rows, int cols);
   unsigned connect(const std::string& host, const std::string& port);
-  unsigned request_quit();
+  unsigned request_quit();  // quits now, whatever is pending
 
   // Loop support.
   int wake_fd() const { return session_.wake_fd(); }    // -1 when not connected
@@ -131,12 +134,20 @@ class App {
   unsigned say(const std::string& text);
   unsigned show_help();
   unsigned refuse_disabled(MenuItem item);
+  unsigned quit_or_ask();
+
+  // Tab in the input line.
+  unsigned complete(bool backwards);
+  std::vector<std::string> nick_candidates() const;
 
   // Keys.
   unsigned key_input(const Key& key, LineEditor& ed);
   unsigned key_menu(const Key& key);
   unsigned key_clients(const Key& key);
   unsigned key_global(const Key& key, bool& handled);
+  unsigned key_alt(char32_t ch);
+  unsigned key_tab(bool backwards);
+  unsigned focus(Focus f);
   unsigned submit_input();
   unsigned start_prompt(MenuItem action);
   unsigned advance_prompt();
@@ -147,6 +158,7 @@ class App {
 
   State s_;
   Session session_;
+  Completion completion_;
   bool quit_ = false;
   int paste_lines_ = 0;
 };

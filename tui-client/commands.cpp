@@ -1,7 +1,6 @@
 #include "commands.hpp"
 
 #include <charconv>
-#include <vector>
 
 namespace sc::tui {
 
@@ -133,6 +132,10 @@ ParseResult parse_command(std::string_view line) {
   if (name == "help") return parse_no_args(CommandKind::Help, name, rest);
   if (name == "quit" || name == "exit") return parse_no_args(CommandKind::Quit, name, rest);
   return fail("unknown command /" + std::string(name) + "; /help lists the commands");
+}
+
+std::vector<std::string> command_names() {
+  return {"connect", "disconnect", "time", "name", "list", "send", "msg", "nick", "help", "quit", "exit"};
 }
 
 const char* command_help() {

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace sc::tui {
 
@@ -50,6 +51,9 @@ ParseResult parse_command(std::string_view line);
 bool parse_client_id(std::string_view s, std::uint32_t& out);
 // Parses a TCP port 1..65535, decimal.
 bool parse_port(std::string_view s);
+
+// The command names without the slash, for Tab completion.
+std::vector<std::string> command_names();
 
 // One line per command, for /help and --help.
 const char* command_help();

@@ -126,6 +126,11 @@ void LineEditor::set_text(std::string_view utf8) {
   insert_text(utf8);
 }
 
+void LineEditor::replace(std::u32string line, std::size_t cursor) {
+  buf_ = std::move(line);
+  cur_ = std::min(cursor, buf_.size());
+}
+
 void LineEditor::clear() {
   buf_.clear();
   draft_.clear();

@@ -35,6 +35,11 @@ class LineEditor {
   void set_text(std::string_view utf8);  // cursor at the end
   void clear();
 
+  // The line as code points, and putting an edited one back with the cursor
+  // at code point `cursor` (Tab completion edits around the cursor).
+  const std::u32string& code_points() const { return buf_; }
+  void replace(std::u32string line, std::size_t cursor);
+
   std::string text() const;
   bool empty() const { return buf_.empty(); }
   std::size_t cursor() const { return cur_; }  // in code points

@@ -38,8 +38,10 @@ constexpr const char* kUsage =
 
 constexpr const char* kUsageTail =
     "\n"
-    "Keys: Tab switches between input, menu and clients; F1 help, F2 connect,\n"
-    "F3 disconnect, F4 time, F5 server name, F6 list, F7 send, F10 quit;\n"
+    "Keys: Tab completes nicks and /commands (again: the next match); F1 help,\n"
+    "F2 connect, F3 disconnect, F4 time, F5 server name, F6 list, F7 send,\n"
+    "F10 quit (asks once while messages wait for an answer), or Alt and the\n"
+    "menu letter; F8 or Alt-W visits the clients pane, F9 or Alt-M the menu;\n"
     "PgUp/PgDn scroll (in the clients pane they page through the clients);\n"
     "Up/Down recall earlier input; Esc cancels a prompt or a connect.\n"
     "\n"

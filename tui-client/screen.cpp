@@ -129,7 +129,7 @@ void paint_menu(const State& s) {
     }
   }
   const int hint_y = r.y + kMenuItems + 1;
-  if (hint_y < r.y + r.h) draw_text(hint_y, r.x + 1, r.w - 1, "Tab: switch pane", A_DIM);
+  if (hint_y < r.y + r.h) draw_text(hint_y, r.x + 1, r.w - 1, "F9/Esc: leave", A_DIM);
 }
 
 void paint_messages(const State& s) {
@@ -212,16 +212,16 @@ void paint_clients(const State& s) {
 std::string hint_text(const State& s) {
   if (!s.notice.empty()) return s.notice;
   switch (s.focus) {
-    case Focus::Menu: return "arrows + Enter or the underlined letter; Esc or Tab: back to typing";
-    case Focus::Clients: return "arrows pick who plain text goes to; Enter: type to them; Tab: next pane";
+    case Focus::Menu: return "arrows + Enter or the underlined letter; Esc: back to typing; Tab: next pane";
+    case Focus::Clients: return "arrows pick who plain text goes to; Enter: type to them; Esc: back to typing";
     case Focus::Input: break;
   }
   if (s.session.phase == Phase::Connecting || s.session.phase == Phase::Greeting) {
     return "connecting to " + s.session.server + "; Esc or /disconnect cancels";
   }
-  if (s.session.phase == Phase::Disconnected) return "F2 or /connect to connect; F1 or /help for help; Tab: menu";
-  if (s.selected != 0) return "Enter sends to client " + std::to_string(s.selected) + "; /help; Tab: menu";
-  return "/send ID TEXT, or pick a client (Tab Tab) and type; PgUp/PgDn scroll";
+  if (s.session.phase == Phase::Disconnected) return "F2 or /connect to connect; F1 or /help for help; F9: menu";
+  if (s.selected != 0) return "Enter sends to client " + std::to_string(s.selected) + "; Tab completes; F9: menu";
+  return "/send ID TEXT, or pick a client (F8) and type; Tab completes; PgUp/PgDn scroll";
 }
 
 void paint_bottom(const State& s) {
@@ -311,6 +311,23 @@ void Screen::force_full_redraw() { clearok(curscr, TRUE); }
 
 void Screen::bell() const { beep(); }
 
+// Esc followed at once by a printable key is Alt+that key (terminals send
+// Alt-x as ESC x); anything else after Esc is a key of its own.
+void Screen::read_alt(Key& key) {
+  key.code = Key::Code::Escape;
+  wint_t next = 0;
+  const int r = wget_wch(stdscr, &next);
+  if (r == OK && next >= 0x20 && next != 0x7F) {
+    key.code = Key::Code::Char;
+    key.ch = static_cast<char32_t>(next);
+    key.alt = true;
+  } else if (r == OK) {
+    unget_wch(static_cast<wchar_t>(next));
+  } else if (r == KEY_CODE_YES) {
+    ungetch(static_cast<int>(next));
+  }
+}
+
 bool Screen::read_key(Key& key) {
   wint_t ch = 0;
   const int r = wget_wch(stdscr, &ch);
@@ -323,7 +340,7 @@ bool Screen::read_key(Key& key) {
       case 127:
       case 8: key.code = Key::Code::Backspace; break;
       case L'\t': key.code = Key::Code::Tab; break;
-      case 27: key.code = Key::Code::Escape; break;
+      case 27: read_alt(key); break;
       case 1: key.code = Key::Code::Home; break;      // Ctrl-A
       case 5: key.code = Key::Code::End; break;       // Ctrl-E
       case 2: key.code = Key::Code::Left; break;      // Ctrl-B

@@ -38,6 +38,8 @@ class Screen {
   void bell() const;
 
  private:
+  void read_alt(Key& key);
+
   bool color_ = false;
 };
 

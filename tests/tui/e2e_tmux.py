@@ -121,7 +121,7 @@ def launch(pane, nick, env=""):
 
 def connect_via_menu(pane, port, use_letter):
     if use_letter:
-        keys(pane, "Tab")  # input -> menu pane
+        keys(pane, "F9")  # input -> menu pane
         wait_for(pane, r"arrows \+ Enter or the underlined letter", "menu pane focused")
         keys(pane, "c")
     else:
@@ -148,7 +148,7 @@ def async_connect_and_input_markers(server):
         wait_for(a, r"^ sockchat  connecting to 127\.0\.0\.1:%d…" % port, "status: connecting…")
         wait_for(a, r"Esc or /disconnect cancels", "hint says how to cancel")
         keys(a, "F1")
-        wait_for(a, r"keys: Tab switches", "the UI answers keys while connecting")
+        wait_for(a, r"keys: Tab completes", "the UI answers keys while connecting")
         start = time.monotonic()
         keys(a, "Escape")
         wait_for(a, r"connect to 127\.0\.0\.1:%d cancelled" % port, "Esc cancels the connect", timeout=3)
@@ -186,7 +186,7 @@ def clients_pane_paging(a, server):
                                env=ENV) for i in range(25)]
     try:
         wait_for(a, r"Clients 1-18 of 26", "a full clients pane says which part is shown", timeout=20)
-        keys(a, "Tab", "Tab")
+        keys(a, "F8")
         wait_for(a, r"arrows pick who plain text goes to", "clients pane focused")
         keys(a, "End")
         wait_for(a, r"Clients 9-26 of 26", "End selects the last client")
@@ -234,6 +234,25 @@ def scenario(server):
     wait_for(a, r"client %d alice 127\.0\.0\.1:\d+ \(you\)" % id_a, "list shows alice (marked)")
     wait_for(a, r"client %d bob 127\.0\.0\.1:\d+" % id_b, "list shows bob")
     wait_for(a, r"Clients \(2\)", "clients pane shows both")
+
+    # Tab in the middle of typing completes the nick and never fires a
+    # menu action (it used to focus the menu, where the 'q' quit).
+    wait_for(b, r"Clients \(2\)", "bob's clients pane shows both")
+    typed(b, "hello al")
+    keys(b, "Tab")
+    wait_for(b, r"^> hello alice\s*$", "Tab completes alice's nick")
+    typed(b, "ice, quick question")
+    wait_for(b, r"^> hello alice, quick question\s*$", "typing on after Tab stays in the input line")
+    if "EXIT=" in capture(b) or "disconnecting" in capture(b):
+        raise Failure("bob's client quit or disconnected while typing:\n" + capture(b))
+    print("ok   the Tab-then-type sequence leaves the draft intact")
+    keys(b, "C-u")
+    typed(b, "/ni")
+    keys(b, "Tab")
+    wait_for(b, r"^> /nick\s*$", "Tab completes a /command")
+    keys(b, "C-u")
+    keys(a, "M-n")  # Alt+the menu letter: Get server name
+    wait_for(a, r"name tui-test-server(.*\n)+.*name tui-test-server", "Alt-N runs Get server name")
 
     # Send through the menu: target picked in the clients pane.
     keys(a, "F7")

@@ -1,0 +1,128 @@
+// App routing keys and commands, against the fake transport: what a user
+// types stays in the input line, and quitting with messages on their way
+// asks once.
+#include <doctest/doctest.h>
+
+#include "fake_transport.hpp"
+#include "tui-client/app.hpp"
+
+using namespace sc;
+using namespace sc::tui;
+using namespace sc::tui::test;
+
+namespace {
+
+Key ch(char32_t c, bool alt = false) {
+  Key k;
+  k.code = Key::Code::Char;
+  k.ch = c;
+  k.alt = alt;
+  return k;
+}
+
+Key code(Key::Code c, int function = 0) {
+  Key k;
+  k.code = c;
+  k.function = function;
+  return k;
+}
+
+struct Rig {
+  std::shared_ptr<FakeWire> wire = std::make_shared<FakeWire>();
+  App app{Options{"me", true, true, false}, fake_connector(wire)};
+
+  Rig() { app.on_resize(40, 160); }
+
+  // Connected as client 1 with alice (2) and bob (3) in the list.
+  void connect() {
+    app.connect("127.0.0.1", "2555");
+    wire->events.push_back(event(Incoming::What::Connected));
+    wire->events.push_back(hello(1));
+    app.on_connection_ready();
+    auto reqs = wire->requests();
+    for (const auto& r : reqs) {
+      if (static_cast<Type>(r.header.type) == Type::List) {
+        wire->events.push_back(response(r, Status::Ok, list_payload({entry(1, "me"), entry(2, "alice"), entry(3, "bob")})));
+      } else {
+        wire->events.push_back(response(r));
+      }
+    }
+    app.on_connection_ready();
+  }
+  void type(const std::string& s) {
+    for (char c : s) app.on_key(ch(static_cast<char32_t>(c)));
+  }
+};
+
+}  // namespace
+
+TEST_CASE("app: the issue's sequence: 'hello al', Tab, 'ice, quick question' stays a draft") {
+  Rig r;
+  r.connect();
+  r.type("hello al");
+  r.app.on_key(code(Key::Code::Tab));
+  CHECK(r.app.state().focus == Focus::Input);
+  CHECK(r.app.state().input.text() == "hello alice");
+  r.type("ice, quick question");
+  CHECK(r.app.state().input.text() == "hello alice, quick question");
+  CHECK_FALSE(r.app.quit_done());
+  CHECK(r.app.state().connected());
+  CHECK(r.wire->requests().empty());  // no menu action fired, nothing sent
+}
+
+TEST_CASE("app: Tab completes /commands; printable keys never reach the menu from the input line") {
+  Rig r;
+  r.type("/qu");
+  r.app.on_key(code(Key::Code::Tab));
+  CHECK(r.app.state().input.text() == "/quit");
+  r.app.on_key(code(Key::Code::Tab));
+  r.type("q");
+  CHECK(r.app.state().focus == Focus::Input);
+  CHECK(r.app.state().input.text() == "/quitq");
+  CHECK_FALSE(r.app.quit_done());
+}
+
+TEST_CASE("app: the menu is visited with F9 or Alt-M; Alt+letter runs an item anywhere") {
+  Rig r;
+  r.app.on_key(code(Key::Code::Function, 9));
+  CHECK(r.app.state().focus == Focus::Menu);
+  r.app.on_key(code(Key::Code::Escape));
+  CHECK(r.app.state().focus == Focus::Input);
+  r.app.on_key(ch(U'm', true));
+  CHECK(r.app.state().focus == Focus::Menu);
+  r.app.on_key(ch(U'm', true));
+  CHECK(r.app.state().focus == Focus::Input);
+  r.app.on_key(ch(U'w', true));
+  CHECK(r.app.state().focus == Focus::Clients);
+  r.app.on_key(code(Key::Code::Function, 8));
+  CHECK(r.app.state().focus == Focus::Input);
+  r.app.on_key(ch(U'h', true));  // Alt-H: help
+  CHECK(has_line(r.app.state().log, "commands:"));
+  CHECK(r.app.state().input.empty());
+}
+
+TEST_CASE("app: quitting with undelivered messages asks once; Esc stays") {
+  Rig r;
+  r.connect();
+  r.app.on_line("/send 2 are you there?");
+  REQUIRE(r.wire->requests().size() == 1);
+  r.app.on_key(code(Key::Code::Function, 10));
+  CHECK_FALSE(r.app.state().session.phase == Phase::Closing);
+  CHECK(r.app.state().notice.find("1 message has no answer yet") != std::string::npos);
+  r.app.on_key(code(Key::Code::Escape));
+  CHECK_FALSE(r.app.state().quit_asked);
+  r.app.on_line("/quit");
+  CHECK(r.app.state().session.phase == Phase::Connected);  // asked again
+  r.app.on_line("/exit");
+  CHECK(r.app.state().session.phase == Phase::Closing);  // confirmed: BYE sent
+  const auto reqs = r.wire->requests();
+  REQUIRE(reqs.size() == 1);
+  CHECK(static_cast<Type>(reqs[0].header.type) == Type::Bye);
+}
+
+TEST_CASE("app: quitting with nothing pending does not ask") {
+  Rig r;
+  r.connect();
+  r.app.on_key(code(Key::Code::Function, 10));
+  CHECK(r.app.state().session.phase == Phase::Closing);
+}
