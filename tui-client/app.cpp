@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "sanitize.hpp"
+#include "timefmt.hpp"
 
 namespace sc::tui {
 
@@ -75,7 +76,7 @@ char menu_item_letter(MenuItem item) {
 
 std::string prompt_label(const Prompt& p) {
   if (p.action == MenuItem::Connect) return p.step == 0 ? "Host: " : "Port: ";
-  return p.step == 0 ? "To (client id): " : "Message: ";
+  return p.step == 0 ? "To (nick or id): " : "Message: ";
 }
 
 std::string input_label(const State& s) {
@@ -186,9 +187,8 @@ unsigned App::run(const Command& c) {
       return session_.ask_time(c.count);
     case CommandKind::Name: return activate(MenuItem::Name);
     case CommandKind::List: return activate(MenuItem::List);
-    case CommandKind::Send:
-      if (!s_.connected()) return refuse_disabled(MenuItem::Send);
-      return session_.send_message(c.target, c.text);
+    case CommandKind::Send: return send_to(c);
+    case CommandKind::Whois: return whois(c);
     case CommandKind::Nick: return session_.ask_nick(c.text);
     case CommandKind::Help: return show_help();
     case CommandKind::Quit: return quit_or_ask();
@@ -227,6 +227,37 @@ unsigned App::activate(MenuItem item) {
   return kNothing;
 }
 
+bool find_client(const std::map<std::uint32_t, Entry>& clients, const std::string& nick, std::uint32_t& id,
+                 std::string& why) {
+  auto lower = [](std::string v) {
+    for (char& ch : v) ch = ch >= 'A' && ch <= 'Z' ? static_cast<char>(ch - 'A' + 'a') : ch;
+    return v;
+  };
+  std::vector<const Entry*> alike;
+  for (const auto& [cid, e] : clients) {
+    if (e.nick == nick) {
+      id = cid;
+      return true;
+    }
+    if (!e.nick.empty() && lower(e.nick) == lower(nick)) alike.push_back(&e);
+  }
+  if (alike.size() == 1) {
+    id = alike.front()->id;
+    return true;
+  }
+  if (alike.empty()) {
+    why = "no client is called " + nick + "; /list shows who is connected";
+    return false;
+  }
+  why = nick + " could be";
+  for (std::size_t i = 0; i < alike.size(); ++i) {
+    why += (i == 0 ? " " : i + 1 == alike.size() ? " or " : ", ") + alike[i]->nick + " (" +
+           std::to_string(alike[i]->id) + ")";
+  }
+  why += "; name the one you mean by its id";
+  return false;
+}
+
 // Quitting drops what is still on its way; the full screen asks once
 // (--plain waits for the answers at end of input instead).
 unsigned App::quit_or_ask() {
@@ -235,6 +266,35 @@ unsigned App::quit_or_ask() {
   s_.quit_asked = true;
   const std::string what = n == 1 ? "1 message has" : std::to_string(n) + " messages have";
   return note(what + " no answer yet: F10 or /quit again quits anyway, Esc stays", true) | kInput;
+}
+
+// /send and /msg: to an id as given, or to the client a nick names now.
+unsigned App::send_to(const Command& c) {
+  if (!s_.connected()) return refuse_disabled(MenuItem::Send);
+  std::uint32_t id = c.target;
+  if (std::string why; !c.who.empty() && !find_client(s_.session.clients, c.who, id, why)) {
+    return error(why) | note(why, true);
+  }
+  return session_.send_message(id, c.text);
+}
+
+// From the client list the Session keeps current (LIST, then presence).
+unsigned App::whois(const Command& c) {
+  if (!s_.connected()) {
+    const std::string why = "/whois needs a connection: connect first (F2 or /connect)";
+    return error(why) | note(why, true);
+  }
+  std::uint32_t id = c.target;
+  if (std::string why; !c.who.empty() && !find_client(s_.session.clients, c.who, id, why)) {
+    return error(why) | note(why, true);
+  }
+  auto it = s_.session.clients.find(id);
+  if (it == s_.session.clients.end()) return error("no client " + std::to_string(id) + " is connected");
+  const Entry& e = it->second;
+  std::string line = "whois " + (e.nick.empty() ? "-" : e.nick) + ": client " + std::to_string(e.id) + " at " +
+                     format_addr(e.addr) + ", connected since " + format_local_time(e.connected_at_us);
+  if (e.id == s_.session.hello.client_id) line += " (you)";
+  return add_line(LineKind::Info, line);
 }
 
 unsigned App::show_help() {
@@ -524,7 +584,7 @@ unsigned App::start_prompt(MenuItem action) {
     return note("host name or address; Enter accepts, Esc cancels") | kEverything;
   }
   s_.prompt_input.set_text(s_.selected != 0 ? std::to_string(s_.selected) : "");
-  return note("client id (Tab: pick in the clients pane); Enter accepts, Esc cancels") | kEverything;
+  return note("nick or client id (Tab: pick in the clients pane); Enter accepts, Esc cancels") | kEverything;
 }
 
 unsigned App::cancel_prompt() {
@@ -556,10 +616,11 @@ unsigned App::advance_prompt() {
   }
   if (p.step == 0) {
     std::uint32_t id = 0;
-    if (!parse_client_id(a, id)) {
+    std::string why;
+    if (!parse_client_id(a, id) && !find_client(s_.session.clients, a, id, why)) {
       p.answers.pop_back();
       s_.prompt_input.set_text(a);
-      return note("type a client id from the clients pane, or Tab to pick one there", true);
+      return note(a.empty() ? "type a nick or a client id, or Tab to pick one in the clients pane" : why, true);
     }
     p.answers.back() = std::to_string(id);
     p.step = 1;

@@ -87,6 +87,12 @@ char menu_item_letter(MenuItem item);          // hotkey in the menu pane
 std::string prompt_label(const Prompt& p);     // "Host: "
 std::string input_label(const State& s);       // "> ", "to 3 (bob)> ", "Host: "
 
+// The client a nick names in the client list: the one with exactly that
+// nick, else the only one whose nick differs in ASCII case alone.  False
+// with a sentence for the user in why when there is none or several.
+bool find_client(const std::map<std::uint32_t, Entry>& clients, const std::string& nick, std::uint32_t& id,
+                 std::string& why);
+
 class App {
  public:
   App(Options options, Connector connector);
@@ -132,6 +138,8 @@ class App {
   unsigned run(const Command& c);
   unsigned activate(MenuItem item);
   unsigned say(const std::string& text);
+  unsigned send_to(const Command& c);
+  unsigned whois(const Command& c);
   unsigned show_help();
   unsigned refuse_disabled(MenuItem item);
   unsigned quit_or_ask();

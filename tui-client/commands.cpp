@@ -71,16 +71,42 @@ ParseResult parse_time(std::string_view args) {
   return done(c);
 }
 
-ParseResult parse_send(std::string_view args) {
+bool all_digits(std::string_view s) {
+  return !s.empty() && s.find_first_not_of("0123456789") == std::string_view::npos;
+}
+
+// A client named by its id (all digits) or by its nick; the App resolves
+// nicks through the client list.
+bool parse_target(std::string_view word, Command& c, std::string& why) {
+  if (!all_digits(word)) {
+    c.who = word;
+    return true;
+  }
+  if (parse_client_id(word, c.target)) return true;
+  why = "ID must be a client id (a number from 1 in the clients list)";
+  return false;
+}
+
+ParseResult parse_send(std::string_view name, std::string_view args) {
   Command c;
   c.kind = CommandKind::Send;
-  std::string_view id = next_word(args);
-  if (id.empty()) return fail("usage: /send ID TEXT");
-  if (!parse_client_id(id, c.target)) return fail("ID must be a client id (a number from the clients list)");
-  if (trim(args).empty()) return fail("usage: /send ID TEXT (the text is missing)");
+  const std::string usage = "usage: /" + std::string(name) + " NICK|ID TEXT";
+  std::string_view to = next_word(args);
+  if (to.empty()) return fail(usage);
+  if (std::string why; !parse_target(to, c, why)) return fail(why);
+  if (trim(args).empty()) return fail(usage + " (the text is missing)");
   // Keep the text as typed apart from trailing line-end characters.
   while (!args.empty() && (args.back() == '\r' || args.back() == '\n')) args.remove_suffix(1);
   c.text = args;
+  return done(c);
+}
+
+ParseResult parse_whois(std::string_view args) {
+  Command c;
+  c.kind = CommandKind::Whois;
+  std::string_view who = next_word(args);
+  if (who.empty() || !trim(args).empty()) return fail("usage: /whois NICK|ID");
+  if (std::string why; !parse_target(who, c, why)) return fail(why);
   return done(c);
 }
 
@@ -127,7 +153,8 @@ ParseResult parse_command(std::string_view line) {
   if (name == "time") return parse_time(rest);
   if (name == "name") return parse_no_args(CommandKind::Name, name, rest);
   if (name == "list") return parse_no_args(CommandKind::List, name, rest);
-  if (name == "send" || name == "msg") return parse_send(rest);
+  if (name == "send" || name == "msg") return parse_send(name, rest);
+  if (name == "whois") return parse_whois(rest);
   if (name == "nick") return parse_nick(rest);
   if (name == "help") return parse_no_args(CommandKind::Help, name, rest);
   if (name == "quit" || name == "exit") return parse_no_args(CommandKind::Quit, name, rest);
@@ -135,7 +162,7 @@ ParseResult parse_command(std::string_view line) {
 }
 
 std::vector<std::string> command_names() {
-  return {"connect", "disconnect", "time", "name", "list", "send", "msg", "nick", "help", "quit", "exit"};
+  return {"connect", "disconnect", "time", "name", "list", "send", "msg", "whois", "nick", "help", "quit", "exit"};
 }
 
 const char* command_help() {
@@ -144,7 +171,8 @@ const char* command_help() {
          "/time [N]               the server's time; N (up to 10000) pipelined requests\n"
          "/name                   the server's name\n"
          "/list                   the connected clients\n"
-         "/send ID TEXT           send TEXT to client ID\n"
+         "/msg NICK|ID TEXT       send TEXT to a client, by nick or id (also /send)\n"
+         "/whois NICK|ID          who that is: id, address, port, connected since\n"
          "/nick NAME              change your nick\n"
          "/help                   this list\n"
          "/quit                   leave\n"

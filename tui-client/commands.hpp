@@ -1,6 +1,6 @@
 // The input line's language: slash commands and plain text.  Pure.
 //   /connect [HOST [PORT]]  /disconnect  /time [N]  /name  /list
-//   /send ID TEXT  /nick NAME  /help  /quit
+//   /send NICK|ID TEXT (also /msg)  /whois NICK|ID  /nick NAME  /help  /quit
 // A line without a leading '/' is text for the selected client; "//" at the
 // start sends the text with one leading '/'.
 #pragma once
@@ -26,6 +26,7 @@ enum class CommandKind {
   List,
   Send,
   Nick,
+  Whois,
   Help,
   Quit,
 };
@@ -35,7 +36,8 @@ struct Command {
   std::string host = kDefaultHost;    // Connect
   std::string port = kDefaultPortText;  // Connect
   int count = 1;                      // Time: requests to pipeline
-  std::uint32_t target = 0;           // Send
+  std::uint32_t target = 0;           // Send: the id, when given as one
+  std::string who;                    // Send, Whois: the nick, when given as one
   std::string text;                   // Say, Send: the message; Nick: the nick
 };
 

@@ -11,6 +11,7 @@
 //   N/N responses in X ms (rtt min/median/max A/B/C ms)
 //   name SERVERNAME
 //   clients N, then N lines: client ID NICK|- ADDR:PORT [(you)]
+//   whois NICK|-: client ID at ADDR:PORT, connected since YYYY-MM-DD HH:MM:SS [(you)]
 //   sending to ID: TEXT (pending)
 //   delivered MESSAGEID to ID
 //   not delivered to ID: no such client|not acknowledged|rate limited (REASON)

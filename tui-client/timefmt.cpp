@@ -58,6 +58,14 @@ std::string format_clock(std::int64_t time_us) {
   return buf;
 }
 
+std::string format_local_time(std::int64_t time_us) {
+  const auto t = static_cast<std::time_t>(floor_div(time_us, 1000000));
+  std::tm tm{};
+  char buf[32] = "?";
+  if (localtime_r(&t, &tm) != nullptr) std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
+  return buf;
+}
+
 std::string format_ms(double ms) {
   char buf[32];
   if (ms < 1.0) {

@@ -22,6 +22,9 @@ std::string format_server_time(std::int64_t time_us, std::int32_t offset_s,
 // "12:00:01" in this machine's local zone: the timestamp column.
 std::string format_clock(std::int64_t time_us);
 
+// "2026-11-30 14:02:11" in this machine's local zone: /whois.
+std::string format_local_time(std::int64_t time_us);
+
 // Milliseconds with a precision that suits the size: "0.087", "12.3", "1520".
 std::string format_ms(double ms);
 

@@ -256,7 +256,7 @@ def scenario(server):
 
     # Send through the menu: target picked in the clients pane.
     keys(a, "F7")
-    wait_for(a, r"^To \(client id\):", "send prompt asks for the target")
+    wait_for(a, r"^To \(nick or id\):", "send prompt asks for the target")
     keys(a, "C-u", "Tab")
     wait_for(a, r"arrows pick who plain text goes to", "clients pane focused to pick")
     for _ in range(3):
@@ -278,6 +278,20 @@ def scenario(server):
     keys(b, "Enter")
     wait_for(a, r"message from %d \(bob\) 127\.0\.0\.1:\d+: hi alice" % id_b, "/send reaches alice")
     wait_for(b, r"sent to %d \(alice\): hi alice \(delivered\)" % id_a, "/send delivered")
+    # By nick: /msg resolves it through the client list; /whois shows it.
+    typed(b, "/msg al")
+    keys(b, "Tab")
+    typed(b, " hi by nick")
+    keys(b, "Enter")
+    wait_for(a, r"message from %d \(bob\) 127\.0\.0\.1:\d+: hi by nick" % id_b, "/msg NICK reaches alice")
+    wait_for(b, r"sent to %d \(alice\): hi by nick \(delivered\)" % id_a, "/msg NICK delivered")
+    typed(b, "/msg nobody hello")
+    keys(b, "Enter")
+    wait_for(b, r"error: no client is called nobody; /list shows who is connected", "/msg to an unknown nick")
+    typed(b, "/whois alice")
+    keys(b, "Enter")
+    wait_for(b, r"whois alice: client %d at 127\.0\.0\.1:\d+, connected since \d{4}-\d\d-\d\d \d\d:\d\d:\d\d"
+             % id_a, "/whois alice")
     typed(b, "/send 999 nobody")
     keys(b, "Enter")
     wait_for(b, r"sending to 999: nobody \(not delivered: no such client", "failure on the sent line")

@@ -87,7 +87,7 @@ def test_one_client(server):
     check(re.search(r"^error: unknown command /bogus", out, re.M) is not None, "unknown command", out)
     check(re.search(r"^error: N must be a number from 1 to 10000$", out, re.M) is not None,
           "/time 0 refused", out)
-    check(re.search(r"^error: usage: /send ID TEXT", out, re.M) is not None, "/send usage", out)
+    check(re.search(r"^error: usage: /send NICK\|ID TEXT", out, re.M) is not None, "/send usage", out)
     check(out.rstrip().endswith("disconnected"), "says goodbye at EOF", out)
 
 

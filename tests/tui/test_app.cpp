@@ -126,3 +126,47 @@ TEST_CASE("app: quitting with nothing pending does not ask") {
   r.app.on_key(code(Key::Code::Function, 10));
   CHECK(r.app.state().session.phase == Phase::Closing);
 }
+
+TEST_CASE("find_client: exact nick, then the only one alike in case; unknown and ambiguous say why") {
+  std::map<std::uint32_t, Entry> clients = {{3, entry(3, "Bob")}, {5, entry(5, "bob")}, {7, entry(7, "Carol")},
+                                            {8, entry(8, "")}};
+  std::uint32_t id = 0;
+  std::string why;
+  CHECK(find_client(clients, "bob", id, why));
+  CHECK(id == 5);
+  CHECK(find_client(clients, "carol", id, why));
+  CHECK(id == 7);
+  CHECK_FALSE(find_client(clients, "BOB", id, why));
+  CHECK(why == "BOB could be Bob (3) or bob (5); name the one you mean by its id");
+  CHECK_FALSE(find_client(clients, "dave", id, why));
+  CHECK(why == "no client is called dave; /list shows who is connected");
+}
+
+TEST_CASE("app: /msg NICK resolves through the client list; /whois shows the entry") {
+  Rig r;
+  r.connect();
+  r.app.on_line("/msg bob hi bob");
+  auto reqs = r.wire->requests();
+  REQUIRE(reqs.size() == 1);
+  SendRequest sr;
+  REQUIRE(decode_send_request(ByteView(reqs[0].payload.data(), reqs[0].payload.size()), sr) == Status::Ok);
+  CHECK(sr.target == 3);
+  CHECK(sr.text == "hi bob");
+  r.app.on_line("/msg zed hello");
+  CHECK(r.wire->requests().empty());
+  CHECK(r.app.state().log.back().text == "error: no client is called zed; /list shows who is connected");
+  r.app.on_line("/whois alice");
+  const std::string& w = r.app.state().log.back().text;
+  CHECK(w.starts_with("whois alice: client 2 at "));
+  CHECK(w.find(", connected since 20") != std::string::npos);
+  r.app.on_line("/whois 1");
+  CHECK(r.app.state().log.back().text.ends_with(" (you)"));
+}
+
+TEST_CASE("app: Tab completes the nick after /msg") {
+  Rig r;
+  r.connect();
+  r.type("/msg b");
+  r.app.on_key(code(Key::Code::Tab));
+  CHECK(r.app.state().input.text() == "/msg bob");
+}

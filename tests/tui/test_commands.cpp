@@ -52,9 +52,29 @@ TEST_CASE("/send ID TEXT keeps the text as typed") {
   CHECK_FALSE(parse_command("/send").ok);
   CHECK_FALSE(parse_command("/send 42").ok);
   CHECK_FALSE(parse_command("/send 42   ").ok);
-  CHECK_FALSE(parse_command("/send bob hi").ok);
   CHECK_FALSE(parse_command("/send 0 hi").ok);
   CHECK_FALSE(parse_command("/send 4294967296 hi").ok);
+}
+
+TEST_CASE("/msg and /send take a nick too; /whois NICK|ID") {
+  auto r = parse_command("/msg bob hi  there");
+  REQUIRE(r.ok);
+  CHECK(r.command.kind == CommandKind::Send);
+  CHECK(r.command.who == "bob");
+  CHECK(r.command.target == 0);
+  CHECK(r.command.text == "hi  there");
+  CHECK(parse_command("/send alice x").command.who == "alice");
+  r = parse_command("/msg bob");
+  CHECK_FALSE(r.ok);
+  CHECK(r.error == "usage: /msg NICK|ID TEXT (the text is missing)");
+  r = parse_command("/whois alice");
+  REQUIRE(r.ok);
+  CHECK(r.command.kind == CommandKind::Whois);
+  CHECK(r.command.who == "alice");
+  CHECK(parse_command("/whois 12").command.target == 12);
+  CHECK_FALSE(parse_command("/whois").ok);
+  CHECK_FALSE(parse_command("/whois a b").ok);
+  CHECK_FALSE(parse_command("/whois 0").ok);
 }
 
 TEST_CASE("the other commands, and their argument checks") {
