@@ -375,6 +375,7 @@ unsigned App::key_global(const Key& key, bool& handled) {
     }
     case Key::Code::Redraw: return kEverything;
     case Key::Code::PasteBegin:
+      completion_.accept();  // pasted text is never taken as typed through
       s_.pasting = true;
       paste_lines_ = 0;
       s_.focus = Focus::Input;
