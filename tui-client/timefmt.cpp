@@ -50,21 +50,21 @@ std::string format_server_time(std::int64_t time_us, std::int32_t offset_s,
   return out;
 }
 
-std::string format_clock(std::int64_t time_us) {
+// time_us in this machine's zone through strftime(format), or `unknown`.
+static std::string format_local(std::int64_t time_us, const char* format, const char* unknown) {
   const auto t = static_cast<std::time_t>(floor_div(time_us, 1000000));
   std::tm tm{};
-  char buf[16] = "--:--:--";
-  if (localtime_r(&t, &tm) != nullptr) std::strftime(buf, sizeof buf, "%H:%M:%S", &tm);
+  char buf[32];
+  if (localtime_r(&t, &tm) == nullptr || std::strftime(buf, sizeof buf, format, &tm) == 0) return unknown;
   return buf;
 }
 
+std::string format_clock(std::int64_t time_us) { return format_local(time_us, "%H:%M:%S", "--:--:--"); }
+
 std::string format_local_time(std::int64_t time_us) {
-  const auto t = static_cast<std::time_t>(floor_div(time_us, 1000000));
-  std::tm tm{};
-  char buf[32] = "?";
-  if (localtime_r(&t, &tm) != nullptr) std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
-  return buf;
+  return format_local(time_us, "%Y-%m-%d %H:%M:%S", "?");
 }
+
 
 std::string format_ms(double ms) {
   char buf[32];

@@ -159,6 +159,13 @@ inline Incoming presence(PresenceEvent ev, Entry e) {
   return frame(Kind::Indication, Type::Presence, Status::Ok, 0, std::move(p));
 }
 
+// The SEND request a decoded request carries.
+inline SendRequest send_request_of(const FakeWire::Request& r) {
+  SendRequest sr;
+  decode_send_request(ByteView(r.payload.data(), r.payload.size()), sr);
+  return sr;
+}
+
 inline bool has_line(const Scrollback& log, const std::string& part) {
   for (std::size_t i = 0; i < log.size(); ++i) {
     if (log[i].text.find(part) != std::string::npos) return true;

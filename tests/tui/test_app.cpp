@@ -148,8 +148,7 @@ TEST_CASE("app: /msg NICK resolves through the client list; /whois shows the ent
   r.app.on_line("/msg bob hi bob");
   auto reqs = r.wire->requests();
   REQUIRE(reqs.size() == 1);
-  SendRequest sr;
-  REQUIRE(decode_send_request(ByteView(reqs[0].payload.data(), reqs[0].payload.size()), sr) == Status::Ok);
+  const SendRequest sr = send_request_of(reqs[0]);
   CHECK(sr.target == 3);
   CHECK(sr.text == "hi bob");
   r.app.on_line("/msg zed hello");

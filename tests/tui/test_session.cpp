@@ -89,8 +89,7 @@ TEST_CASE("session: output never blocks; a full kernel buffer waits for POLLOUT"
   const auto reqs = r.wire->requests();
   REQUIRE(reqs.size() == 1);
   CHECK(type_of(reqs[0]) == Type::Send);
-  SendRequest sr;
-  REQUIRE(decode_send_request(ByteView(reqs[0].payload.data(), reqs[0].payload.size()), sr) == Status::Ok);
+  const SendRequest sr = send_request_of(reqs[0]);
   CHECK(sr.target == 9);
   CHECK(sr.text == "hello");
 }
