@@ -9,6 +9,47 @@ namespace sc::tui {
 
 namespace {
 
+// The menu, in MenuItem order: what the pane shows, and the keys that run
+// each item (the function key anywhere, Alt+letter anywhere, the letter
+// alone in the menu pane).
+struct MenuEntry {
+  MenuItem item;
+  const char* label;
+  const char* hotkey;
+  int function;
+  char letter;
+};
+
+constexpr MenuEntry kMenuTable[kMenuItems] = {
+    {MenuItem::Connect, "Connect", "F2", 2, 'c'},
+    {MenuItem::Disconnect, "Disconnect", "F3", 3, 'd'},
+    {MenuItem::Time, "Get time", "F4", 4, 't'},
+    {MenuItem::Name, "Get server name", "F5", 5, 'n'},
+    {MenuItem::List, "List clients", "F6", 6, 'l'},
+    {MenuItem::Send, "Send message", "F7", 7, 's'},
+    {MenuItem::Help, "Help", "F1", 1, 'h'},
+    {MenuItem::Quit, "Quit", "F10", 10, 'q'},
+};
+
+constexpr bool in_item_order() {
+  for (int i = 0; i < kMenuItems; ++i) {
+    if (static_cast<int>(kMenuTable[i].item) != i) return false;
+  }
+  return true;
+}
+static_assert(in_item_order(), "kMenuTable is indexed by MenuItem");
+
+const MenuEntry& menu_entry(MenuItem item) { return kMenuTable[static_cast<int>(item)]; }
+
+// The item a letter (any case) names; nullptr when none does.
+const MenuEntry* menu_entry_for_letter(char32_t ch) {
+  if (ch >= U'A' && ch <= U'Z') ch = ch - U'A' + U'a';
+  for (const MenuEntry& e : kMenuTable) {
+    if (ch == static_cast<char32_t>(e.letter)) return &e;
+  }
+  return nullptr;
+}
+
 bool needs_connection(MenuItem item) {
   switch (item) {
     case MenuItem::Disconnect:
@@ -32,47 +73,11 @@ bool menu_item_enabled(const State& s, MenuItem item) {
   return !needs_connection(item) || s.connected();
 }
 
-const char* menu_item_label(MenuItem item) {
-  switch (item) {
-    case MenuItem::Connect: return "Connect";
-    case MenuItem::Disconnect: return "Disconnect";
-    case MenuItem::Time: return "Get time";
-    case MenuItem::Name: return "Get server name";
-    case MenuItem::List: return "List clients";
-    case MenuItem::Send: return "Send message";
-    case MenuItem::Help: return "Help";
-    case MenuItem::Quit: return "Quit";
-  }
-  return "?";
-}
+const char* menu_item_label(MenuItem item) { return menu_entry(item).label; }
 
-const char* menu_item_hotkey(MenuItem item) {
-  switch (item) {
-    case MenuItem::Connect: return "F2";
-    case MenuItem::Disconnect: return "F3";
-    case MenuItem::Time: return "F4";
-    case MenuItem::Name: return "F5";
-    case MenuItem::List: return "F6";
-    case MenuItem::Send: return "F7";
-    case MenuItem::Help: return "F1";
-    case MenuItem::Quit: return "F10";
-  }
-  return "";
-}
+const char* menu_item_hotkey(MenuItem item) { return menu_entry(item).hotkey; }
 
-char menu_item_letter(MenuItem item) {
-  switch (item) {
-    case MenuItem::Connect: return 'c';
-    case MenuItem::Disconnect: return 'd';
-    case MenuItem::Time: return 't';
-    case MenuItem::Name: return 'n';
-    case MenuItem::List: return 'l';
-    case MenuItem::Send: return 's';
-    case MenuItem::Help: return 'h';
-    case MenuItem::Quit: return 'q';
-  }
-  return 0;
-}
+char menu_item_letter(MenuItem item) { return menu_entry(item).letter; }
 
 std::string prompt_label(const Prompt& p) {
   if (p.action == MenuItem::Connect) return p.step == 0 ? "Host: " : "Port: ";
@@ -349,19 +354,12 @@ unsigned App::key_global(const Key& key, bool& handled) {
   handled = true;
   switch (key.code) {
     case Key::Code::Function:
-      switch (key.function) {
-        case 1: return activate(MenuItem::Help);
-        case 2: return activate(MenuItem::Connect);
-        case 3: return activate(MenuItem::Disconnect);
-        case 4: return activate(MenuItem::Time);
-        case 5: return activate(MenuItem::Name);
-        case 6: return activate(MenuItem::List);
-        case 7: return activate(MenuItem::Send);
-        case 8: return focus(Focus::Clients);
-        case 9: return focus(Focus::Menu);
-        case 10: return activate(MenuItem::Quit);
-        default: return kNothing;
+      if (key.function == 8) return focus(Focus::Clients);
+      if (key.function == 9) return focus(Focus::Menu);
+      for (const MenuEntry& e : kMenuTable) {
+        if (e.function == key.function) return activate(e.item);
       }
+      return kNothing;
     case Key::Code::Char:
       handled = key.alt;
       return key.alt ? key_alt(key.ch) : kNothing;
@@ -419,14 +417,10 @@ unsigned App::focus(Focus f) {
 // Alt+the menu letter runs the item from any pane; Alt-M and Alt-W visit
 // the menu and the clients pane.
 unsigned App::key_alt(char32_t ch) {
-  if (ch >= U'A' && ch <= U'Z') ch = ch - U'A' + U'a';
-  if (ch == U'm') return focus(Focus::Menu);
-  if (ch == U'w') return focus(Focus::Clients);
-  for (int i = 0; i < kMenuItems; ++i) {
-    const auto item = static_cast<MenuItem>(i);
-    if (ch == static_cast<char32_t>(menu_item_letter(item))) return activate(item);
-  }
-  return kNothing;
+  if (ch == U'm' || ch == U'M') return focus(Focus::Menu);
+  if (ch == U'w' || ch == U'W') return focus(Focus::Clients);
+  const MenuEntry* e = menu_entry_for_letter(ch);
+  return e != nullptr ? activate(e->item) : kNothing;
 }
 
 std::vector<std::string> App::nick_candidates() const {
@@ -494,13 +488,9 @@ unsigned App::key_menu(const Key& key) {
     case Key::Code::Enter: return activate(static_cast<MenuItem>(s_.menu_index));
     case Key::Code::Escape: s_.focus = Focus::Input; return kEverything;
     case Key::Code::Char:
-      for (int i = 0; i < kMenuItems; ++i) {
-        const auto item = static_cast<MenuItem>(i);
-        if (key.ch == static_cast<char32_t>(menu_item_letter(item)) ||
-            key.ch == static_cast<char32_t>(menu_item_letter(item) - 'a' + 'A')) {
-          s_.menu_index = i;
-          return activate(item) | kMenu;
-        }
+      if (const MenuEntry* e = menu_entry_for_letter(key.ch)) {
+        s_.menu_index = static_cast<int>(e->item);
+        return activate(e->item) | kMenu;
       }
       return note("in the menu: arrows and Enter, or the highlighted letter; Esc leaves");
     default: return kNothing;

@@ -169,3 +169,19 @@ TEST_CASE("app: Tab completes the nick after /msg") {
   r.app.on_key(code(Key::Code::Tab));
   CHECK(r.app.state().input.text() == "/msg bob");
 }
+
+TEST_CASE("app: one table gives each menu item its label, function key and a letter of its own") {
+  std::string letters;
+  for (int i = 0; i < kMenuItems; ++i) {
+    const auto item = static_cast<MenuItem>(i);
+    CHECK(std::string(menu_item_hotkey(item)).starts_with("F"));
+    CHECK(letters.find(menu_item_letter(item)) == std::string::npos);
+    letters += menu_item_letter(item);
+  }
+  Rig r;
+  r.app.on_key(code(Key::Code::Function, 4));  // Get time, while disconnected
+  CHECK(r.app.state().log.back().text == "error: Get time needs a connection: connect first (F2 or /connect)");
+  r.app.on_key(ch(U'T', true));  // Alt-T, any case
+  CHECK(r.app.state().log.back().text == "error: Get time needs a connection: connect first (F2 or /connect)");
+  CHECK(r.app.state().log.size() == 3);
+}
