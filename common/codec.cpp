@@ -249,9 +249,11 @@ void put_header(Bytes& out, const Header& h) {
   put_u32(out, h.length);
 }
 
+// No exact reserve() here: callers append thousands of frames to one
+// buffer (a pipelined /time 10000), and reserving exactly each time would
+// copy the whole buffer per frame instead of letting it grow geometrically.
 void put_frame(Bytes& out, Kind kind, std::uint8_t type, std::uint8_t status,
                std::uint32_t id, ByteView payload) {
-  out.reserve(out.size() + kHeaderSize + payload.size());
   const std::size_t at = begin_frame(out, kind, type, status, id);
   out.insert(out.end(), payload.begin(), payload.end());
   end_frame(out, at);
