@@ -467,24 +467,44 @@ def purge(box):
     log(f"ok purge: {len(files)} files, the units' enablement and the listener are gone")
 
 
+def diagnose(box):
+    """What systemd says about the units, for a failure's log."""
+    if isinstance(box, Container) and box.pid1 is None:
+        print(f"--- container console (tail):\n{box.console_text()}", file=sys.stderr)
+        return
+    for argv in (["systemctl", "status", "--no-pager", "-n", "0", "sockchatd.socket", "sockchatd.service"],
+                 ["journalctl", "-u", "sockchatd.service", "-u", "sockchatd.socket", "-n", "40", "--no-pager"]):
+        try:
+            r = box.run(argv, timeout=30)
+            print(f"--- {' '.join(argv)}\n{r.stdout}{r.stderr}", file=sys.stderr)
+        except subprocess.SubprocessError as e:
+            print(f"--- {' '.join(argv)}: {e}", file=sys.stderr)
+
+
 def smoke(box):
     """The checks that need no package operation, against box's systemd."""
     if not os.path.isdir("/run/systemd/system"):
         skip("systemd is not running here")
     try:
         box.run(["systemctl", "stop", "sockchatd.service"], check_rc=True)
-        client = activation_and_status(box)
-        reload(box, client)
-        restart(box, client)
-        journal_priorities(box)
-        hardening(box)
-        watchdog(box)
-        stop(box)
+        service_checks(box)
     except (Failure, subprocess.SubprocessError, OSError) as e:
         print(f"FAIL: {e}", file=sys.stderr)
+        diagnose(box)
         return 1
     log("ok")
     return 0
+
+
+def service_checks(box):
+    """From the first connection to stop: no package operation."""
+    client = activation_and_status(box)
+    reload(box, client)
+    restart(box, client)
+    journal_priorities(box)
+    hardening(box)
+    watchdog(box)
+    stop(box)
 
 
 def main():
@@ -514,18 +534,12 @@ def main():
             shutil.copy(debs[p][-1], box.path(inside))
             names.append(f"{inside}/{os.path.basename(debs[p][-1])}")
         install(box, names)
-        client = activation_and_status(box)
-        reload(box, client)
-        restart(box, client)
-        journal_priorities(box)
-        hardening(box)
-        watchdog(box)
-        stop(box)
+        service_checks(box)
         upgrade(box, inside)
         purge(box)
     except (Failure, subprocess.SubprocessError, OSError) as e:
         print(f"FAIL: {e}", file=sys.stderr)
-        print(f"--- container console (tail):\n{box.console_text()}", file=sys.stderr)
+        diagnose(box)
         return 1
     finally:
         box.stop()
