@@ -455,7 +455,7 @@ TEST_CASE("check_account: the nick rules, in the account's words") {
   CHECK(check_account(std::string(32, 'a')) == Status::Ok);
   CHECK(check_account(utf8(0x674E) + utf8(0x4E91)) == Status::Ok);
   for (const std::string& name : {std::string(""), std::string(33, 'a'), std::string("a\x7f"),
-                                   std::string("a\xc0\xaf"), "a" + utf8(0x2028)}) {
+                                   std::string("a\xc0\xaf"), std::string("a").append(utf8(0x2028))}) {
     INFO("name of ", name.size(), " bytes");
     std::string_view nick_why;
     REQUIRE(check_nick(name, &nick_why) == Status::BadRequest);
