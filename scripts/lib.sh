@@ -21,11 +21,15 @@ install_missing() {
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
-# build_dir DIR [meson options...]: configure once, then build.
+# build_dir DIR [meson options...]: configure once, then build.  The
+# options also apply to a DIR another script configured first (scripts/run
+# sets up build/ without -Dwerror=true, which scripts/test wants).
 build_dir() {
   local dir=$1; shift
   if [ ! -f "$dir/build.ninja" ]; then
     meson setup "$dir" "$@"
+  elif [ $# -gt 0 ]; then
+    meson configure "$dir" "$@"
   fi
   meson compile -C "$dir"
 }

@@ -32,7 +32,7 @@ using sc::server::Options;
 
 void fail_start(const std::string& what) { std::fprintf(stderr, "sockchatd: %s\n", what.c_str()); }
 
-// Blocks SIGINT and SIGTERM in this thread before any other thread exists,
+// Blocks SIGINT, SIGTERM and SIGHUP in this thread before any other thread exists,
 // so every thread inherits the mask and the signals are only ever read from
 // the signalfd in the main loop.  SIGPIPE is ignored (sends also use
 // MSG_NOSIGNAL).  SIGURG gets the empty handler connection threads are
@@ -44,6 +44,7 @@ int watch_signals() {
   sigemptyset(&set);
   sigaddset(&set, SIGINT);
   sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
   if (pthread_sigmask(SIG_BLOCK, &set, nullptr) != 0) return -1;
   return signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
 }

@@ -244,9 +244,17 @@ void Server::reap() {
   }
 }
 
+// SIGHUP (`systemctl reload`) changes nothing: every option comes from
+// the command line, so only a restart can apply new ones.  It is logged and
+// the clients stay connected, rather than the default action killing the
+// server.
 bool Server::signalled() {
   signalfd_siginfo info{};
   if (read(signal_fd_, &info, sizeof info) != static_cast<ssize_t>(sizeof info)) return false;
+  if (info.ssi_signo == SIGHUP) {
+    spdlog::info("received SIGHUP: nothing to reload, options only change on a restart");
+    return false;
+  }
   spdlog::info("received SIG{}, shutting down", sigabbrev_np(static_cast<int>(info.ssi_signo)));
   return true;
 }

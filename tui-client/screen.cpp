@@ -198,7 +198,8 @@ void paint_clients(const State& s) {
     attr_t a = A_NORMAL;
     if (sel) a = s.focus == Focus::Clients ? A_REVERSE : (A_BOLD | A_UNDERLINE);
     fill_row(y, r.x, r.w, sel && s.focus == Focus::Clients ? a : A_NORMAL);
-    const std::string line = (sel ? ">" : " ") + std::to_string(id) + " " + (e.nick.empty() ? "-" : e.nick);
+    std::string line = sel ? ">" : " ";
+    line.append(std::to_string(id)).append(" ").append(e.nick.empty() ? "-" : e.nick);
     const bool you = id == s.session.hello.client_id;
     // A long nick is cut, never the "(you)" after it.
     const int suffix_w = you ? 6 : 0;

@@ -45,7 +45,7 @@ std::string format_server_time(std::int64_t time_us, std::int32_t offset_s,
   char frac[8];
   std::snprintf(frac, sizeof frac, ".%03d", millis);
   std::string out = std::string(date) + frac;
-  if (!zone.empty()) out += " " + std::string(zone);
+  if (!zone.empty()) out.append(" ").append(zone);
   out += " (" + format_utc_offset(offset_s) + ")";
   return out;
 }

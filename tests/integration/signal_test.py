@@ -6,18 +6,16 @@ Loopback only."""
 import os
 import signal
 import socket
-import struct
 import sys
 import time
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from scframes import HELLO, INDICATION, REQUEST, RESPONSE, frame, read_frame  # noqa: E402
 from scserver import Server  # noqa: E402
 
 SERVER = sys.argv[1]
-HEADER = struct.Struct("!2sBBBBHII")  # magic version kind type status reserved id length
-REQUEST, RESPONSE, INDICATION = 1, 2, 3
-TIME, HELLO = 1, 64
+TIME = 1
 failures = []
 
 
@@ -27,25 +25,8 @@ def check(cond, what):
         failures.append(what)
 
 
-def read_exact(sock, n):
-    data = b""
-    while len(data) < n:
-        chunk = sock.recv(n - len(data))
-        if not chunk:
-            raise EOFError("the server closed the connection")
-        data += chunk
-    return data
-
-
-def read_frame(sock):
-    magic, version, kind, typ, status, _, ident, length = HEADER.unpack(read_exact(sock, HEADER.size))
-    if magic != b"SC" or version != 1:
-        raise ValueError(f"bad header: magic {magic!r} version {version}")
-    return kind, typ, status, ident, read_exact(sock, length)
-
-
 def time_request(sock, ident):
-    sock.sendall(HEADER.pack(b"SC", 1, REQUEST, TIME, 0, 0, ident, 0))
+    sock.sendall(frame(REQUEST, TIME, ident))
     return read_frame(sock)
 
 

@@ -125,7 +125,7 @@ TEST_CASE("the target leaving before it ACKs -> NOT_DELIVERED at once") {
     Client b(s);
     std::vector<std::uint32_t> reqs;
     for (int i = 0; i < 5; ++i)
-      reqs.push_back(a.request(Type::Send, view(send_payload(b.id(), "m" + std::to_string(i)))));
+      reqs.push_back(a.request(Type::Send, view(send_payload(b.id(), std::string("m").append(std::to_string(i))))));
     // Let them reach the server before the target goes.
     check_ok(a.call(Type::Time), Type::Time);
     b.close();
@@ -169,7 +169,7 @@ TEST_CASE("messages from one sender to one target arrive in order, ids unique an
   Bytes acks;
   for (int i = 0; i < kCount; ++i) {
     const OwnedFrame m = b.indication(Type::Message);
-    CHECK(as_message(m).text == "m" + std::to_string(i));
+    CHECK(as_message(m).text == std::string("m").append(std::to_string(i)));
     if (!ids.empty()) CHECK(m.id() > ids.back());
     ids.push_back(m.id());
     b.add_request(acks, Type::Ack, view(u32_payload(m.id())));

@@ -37,7 +37,7 @@ Expected add_mixed(Client& c, Bytes& out, int i) {
     }
     case 3: return {c.add_request(out, Type::List), Type::List, Status::Ok, {}};
     case 4: {
-      const std::uint32_t id = c.add_request(out, Type::Nick, view(text_payload("n" + std::to_string(i))));
+      const std::uint32_t id = c.add_request(out, Type::Nick, view(text_payload(std::string("n").append(std::to_string(i)))));
       return {id, Type::Nick, Status::Ok, {}};
     }
     default: return {c.add_request(out, std::uint8_t{42}), static_cast<Type>(42), Status::UnknownType, {}};

@@ -45,7 +45,8 @@ def install(meson, build_root, destdir):
 
 def add_host_targets(root):
     """Copies the host's .target and .slice units (not their .wants/
-    directories) into root, for the units' After=/WantedBy= to resolve."""
+    directories) into root, for the units' After=/WantedBy= to resolve,
+    and the host's /bin/kill for ExecReload=."""
     dest = os.path.join(root, "usr/lib/systemd/system")
     os.makedirs(dest, exist_ok=True)
     found = glob.glob("/usr/lib/systemd/system/*.target") + \
@@ -56,6 +57,10 @@ def add_host_targets(root):
         target = os.path.join(dest, os.path.basename(path))
         if not os.path.exists(target):
             shutil.copy(path, target)
+    # ExecReload= runs the system's /bin/kill (procps), not one of ours;
+    # verify looks for it under the root too.
+    os.makedirs(os.path.join(root, "bin"), exist_ok=True)
+    shutil.copy("/bin/kill", os.path.join(root, "bin", "kill"))
 
 
 def exec_start(service_path):

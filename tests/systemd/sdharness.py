@@ -17,6 +17,7 @@ import time
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import scserver  # noqa: E402
+from scframes import recv_exact  # noqa: E402
 
 SKIP = 77
 TIMEOUT = 15.0  # generous: sanitizer builds on a busy 2-core machine are slow
@@ -177,16 +178,6 @@ def read_port_file(path, child, timeout=TIMEOUT):
         return scserver.wait_for_port(path, child.poll, timeout)
     except scserver.StartError as e:
         fail(str(e))
-
-
-def recv_exact(sock, n):
-    buf = b""
-    while len(buf) < n:
-        chunk = sock.recv(n - len(buf))
-        if not chunk:
-            raise ConnectionError(f"closed after {len(buf)} of {n} bytes")
-        buf += chunk
-    return buf
 
 
 def read_header(sock):

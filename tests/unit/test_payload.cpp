@@ -455,7 +455,7 @@ TEST_CASE("check_account: the nick rules, in the account's words") {
   CHECK(check_account(std::string(32, 'a')) == Status::Ok);
   CHECK(check_account(utf8(0x674E) + utf8(0x4E91)) == Status::Ok);
   for (const std::string& name : {std::string(""), std::string(33, 'a'), std::string("a\x7f"),
-                                   std::string("a\xc0\xaf"), "a" + utf8(0x2028)}) {
+                                   std::string("a\xc0\xaf"), std::string("a").append(utf8(0x2028))}) {
     INFO("name of ", name.size(), " bytes");
     std::string_view nick_why;
     REQUIRE(check_nick(name, &nick_why) == Status::BadRequest);
@@ -546,12 +546,12 @@ TEST_CASE("nick: every Unicode White_Space code point is refused") {
   for (char32_t cp : spaces) {
     INFO("code point ", static_cast<unsigned>(cp));
     std::string_view why;
-    CHECK(check_nick("a" + utf8(cp) + "b", &why) == Status::BadRequest);
+    CHECK(check_nick(std::string("a").append(utf8(cp)).append("b"), &why) == Status::BadRequest);
     // U+0085 is both C1 control and White_Space.
     CHECK((why == "nick contains whitespace" || (cp == 0x85 && why == "nick contains a control character")));
   }
   // Not White_Space: zero width space, Mongolian vowel separator, ideographic full stop.
-  for (char32_t cp : {0x200B, 0x180E, 0x3002}) CHECK(check_nick("a" + utf8(cp)) == Status::Ok);
+  for (char32_t cp : {0x200B, 0x180E, 0x3002}) CHECK(check_nick(std::string("a").append(utf8(cp))) == Status::Ok);
 }
 
 TEST_CASE("nick: every C0, DEL and C1 control is refused") {
@@ -561,10 +561,10 @@ TEST_CASE("nick: every C0, DEL and C1 control is refused") {
   for (char32_t cp : controls) {
     INFO("code point ", static_cast<unsigned>(cp));
     std::string_view why;
-    CHECK(check_nick("x" + utf8(cp), &why) == Status::BadRequest);
+    CHECK(check_nick(std::string("x").append(utf8(cp)), &why) == Status::BadRequest);
     CHECK(why == "nick contains a control character");
   }
-  CHECK(check_nick("x" + utf8(0xA1)) == Status::Ok);
+  CHECK(check_nick(std::string("x").append(utf8(0xA1))) == Status::Ok);
 }
 
 TEST_CASE("nick: invalid UTF-8 is refused, and decode_nick applies the same rules") {
