@@ -226,13 +226,7 @@ class TlsClient {
 
   std::optional<OwnedFrame> take_if(const std::function<bool(const OwnedFrame&)>& match,
                                     Ms timeout) {
-    for (auto it = backlog_.begin(); it != backlog_.end(); ++it) {
-      if (match(*it)) {
-        OwnedFrame f = std::move(*it);
-        backlog_.erase(it);
-        return f;
-      }
-    }
+    if (auto f = take_from_backlog(backlog_, match)) return f;
     const auto deadline = Clock::now() + timeout;
     OwnedFrame f;
     while (read_frame(deadline, f)) {
@@ -292,14 +286,7 @@ class TlsClient {
   }
   bool read_frame(Clock::time_point deadline, OwnedFrame& out) {
     for (;;) {
-      Frame f;
-      const DecodeResult r = dec_.next(f);
-      if (r == DecodeResult::Frame) {
-        out.header = f.header;
-        out.payload.assign(f.payload.begin(), f.payload.end());
-        return true;
-      }
-      if (r != DecodeResult::NeedMore) die("server sent a bad frame");
+      if (decode_frame(dec_, out)) return true;
       if (notified_ || eof_) return false;
       std::uint8_t buf[16384];
       std::size_t n = 0;
