@@ -94,7 +94,8 @@ check("/nonexistent/cert.pem" in r.stderr,
 
 def plain_off():
     """--plain off: only the TLS listener; a TLS client gets HELLO with the
-    ENCRYPTED flag, nothing listens on the plaintext port."""
+    ENCRYPTED flag, nothing listens on the plaintext port; openssl s_client
+    cannot renegotiate."""
     import shutil
     import ssl
     import tempfile
@@ -142,6 +143,14 @@ def plain_off():
                     check(len(head) == 16 and head[4] == 64, f"--plain off: HELLO over TLS {head!r}")
                     check(len(body) == length and length > 0 and body[-1] & 0x02 != 0,
                           "--plain off: HELLO's last byte (flags) has ENCRYPTED")
+            # openssl s_client over TLS 1.2 asking to renegotiate ("R"): refused.
+            r = subprocess.run(f"(sleep 2; printf 'R\\n'; sleep 2) | openssl s_client -tls1_2 -connect "
+                               f"127.0.0.1:{port} -CAfile {cert} -alpn sockchat/1 "
+                               f"-servername localhost", shell=True, capture_output=True,
+                               text=True, timeout=30)
+            out = r.stdout + r.stderr
+            check("RENEGOTIATING" in out and "no renegotiation" in out,
+                  f"s_client -tls1_2: renegotiation refused: {out[-300:]!r}")
         finally:
             p.terminate()
             _, err = p.communicate(timeout=10)
