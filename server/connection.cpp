@@ -146,7 +146,7 @@ bool Connection::handshake() {
     if (ready <= 0) continue;
     if ((pfd.revents & POLLOUT) != 0) peer_->flush();
     if ((pfd.revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
-    const net::IoResult r = receive(kMaxRecvChunk);
+    const net::IoResult r = receive(recv_chunk_);
     if (r.status == net::IoStatus::Closed) {
       spdlog::info("client {} ({}): closed during the TLS handshake", id(), from);
       return false;
