@@ -51,10 +51,11 @@ constexpr auto kShutdownGoodbyeWait = std::chrono::milliseconds(500);
 
 }  // namespace
 
-Connection::Connection(Shared& shared, int fd, const Entry& entry)
+Connection::Connection(Shared& shared, int fd, const Entry& entry,
+                       std::unique_ptr<tls::TlsSession> tls)
     : sh_(shared),
       fd_(fd),
-      peer_(std::make_shared<Peer>(entry, fd, shared.opts.sendq)),
+      peer_(std::make_shared<Peer>(entry, fd, shared.opts.sendq, std::move(tls))),
       decoder_(Role::Server, shared.opts.max_payload),
       recv_chunk_(kMinRecvChunk) {}
 
@@ -98,9 +99,61 @@ void Connection::run() {
   sigdelset(&wait_mask_, SIGURG);
   peer_->set_owner(pthread_self());
   now_ = Clock::now();
-  join_server();
+  if (peer_->tls()) {
+    if (!handshake()) {
+      finish();
+      return;
+    }
+    join_server();
+    // Requests that came in the same records as the end of the handshake.
+    dispatch_frames();
+    flush();
+  } else {
+    join_server();
+  }
   while (phase_ != Phase::Done) turn();
   finish();
+}
+
+// TLS: the handshake, bounded by the idle timeout.  Nobody knows about the
+// client meanwhile (no LIST entry, no JOINED), so only this thread uses its
+// Peer; a server shutdown ends the wait.
+bool Connection::handshake() {
+  const Clock::time_point deadline = now_ + std::chrono::seconds(sh_.opts.idle_timeout_s);
+  const std::string from = format_addr(addr());
+  for (;;) {
+    const Peer::Marks m = peer_->marks();
+    if (m.stop) return false;
+    if (m.broken) {
+      spdlog::debug("client {} ({}): send during the TLS handshake: {}", id(), from,
+                    std::strerror(m.err));
+      return false;
+    }
+    if (now_ >= deadline) {
+      spdlog::info("client {} ({}): TLS handshake not done within {} s; closing", id(), from,
+                   sh_.opts.idle_timeout_s);
+      return false;
+    }
+    pollfd pfd{fd_, static_cast<short>(POLLIN | (peer_->queued() != 0 ? POLLOUT : 0)), 0};
+    const auto ms = std::chrono::ceil<std::chrono::milliseconds>(deadline - now_).count();
+    const timespec timeout{static_cast<time_t>(ms / 1000), static_cast<long>(ms % 1000) * 1'000'000L};
+    const int ready = ppoll(&pfd, 1, &timeout, &wait_mask_);
+    if (ready < 0 && errno != EINTR) {
+      spdlog::error("client {}: poll: {}", id(), std::strerror(errno));
+      return false;
+    }
+    now_ = Clock::now();
+    if (ready <= 0) continue;
+    if ((pfd.revents & POLLOUT) != 0) peer_->flush();
+    if ((pfd.revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
+    const net::IoResult r = receive(recv_chunk_);
+    if (r.status == net::IoStatus::Closed) {
+      spdlog::info("client {} ({}): closed during the TLS handshake", id(), from);
+      return false;
+    }
+    if (r.status == net::IoStatus::Error) return false;  // receive() logged a TLS failure
+    if (peer_->tls_established()) return true;
+  }
 }
 
 void Connection::join_server() {
@@ -112,6 +165,7 @@ void Connection::join_server() {
   // request budget (--max-request-rate 0).
   nick_bucket_ = TokenBucket(o.max_request_rate == 0 ? 0 : 1, 3, now_);
   Hello hello{id(), o.heartbeat_s, o.idle_timeout_s, o.delivery_timeout_s, o.max_payload, o.name};
+  hello.flags = peer_->tls() ? kHelloEncrypted : 0;
   const std::size_t at =
       begin_frame(out_, Kind::Indication, static_cast<std::uint8_t>(Type::Hello), 0, 0);
   put_hello(out_, hello);
@@ -122,8 +176,14 @@ void Connection::join_server() {
   peer_->queue_first(out_);
   out_.clear();
   sh_.registry.add(peer_);
+  joined_ = true;
   sh_.registry.publish(PresenceEvent::Joined, LeaveReason::Bye, *peer_);
-  spdlog::info("client {} connected from {}", id(), format_addr(peer_->entry().addr));
+  if (peer_->tls()) {
+    spdlog::info("client {} connected from {} over {}", id(), format_addr(peer_->entry().addr),
+                 peer_->tls_describe());
+  } else {
+    spdlog::info("client {} connected from {}", id(), format_addr(peer_->entry().addr));
+  }
   peer_->flush();
 }
 
@@ -203,13 +263,37 @@ int Connection::poll_timeout_ms() const {
 // ---------------------------------------------------------------------------
 // Input.
 
+// One recv() of at most `want` bytes into the decoder; a TLS client's bytes
+// are decrypted on the way (Error with EPROTO, logged, when TLS fails).
+net::IoResult Connection::receive(std::size_t want) {
+  if (!peer_->tls()) {
+    const std::span<std::uint8_t> space = decoder_.write_space(want);
+    const net::IoResult r = net::recv_some(fd_, space.data(), space.size());
+    decoder_.commit(r.status == net::IoStatus::Ok ? r.bytes : 0);
+    if (first_byte_ < 0 && r.status == net::IoStatus::Ok && r.bytes > 0) first_byte_ = space[0];
+    return r;
+  }
+  if (cipher_in_.size() < want) cipher_in_.resize(want);
+  net::IoResult r = net::recv_some(fd_, cipher_in_.data(), want);
+  if (r.status != net::IoStatus::Ok) return r;
+  std::string why;
+  switch (peer_->tls_input(ByteView(cipher_in_.data(), r.bytes), decoder_, why)) {
+    case tls::TlsSession::Input::Ok: break;
+    case tls::TlsSession::Input::Closed: tls_closed_ = true; break;
+    case tls::TlsSession::Input::Failed:
+      spdlog::info("client {} ({}): TLS {}", id(), format_addr(addr()), why);
+      r.status = net::IoStatus::Error;
+      r.err = EPROTO;
+      break;
+  }
+  return r;
+}
+
 void Connection::read_requests() {
   std::size_t budget = kReadBudget;
   while (phase_ == Phase::Open && !paused_ && budget > 0) {
     const std::size_t want = std::min(recv_chunk_, budget);
-    const std::span<std::uint8_t> space = decoder_.write_space(want);
-    const net::IoResult r = net::recv_some(fd_, space.data(), space.size());
-    decoder_.commit(r.status == net::IoStatus::Ok ? r.bytes : 0);
+    const net::IoResult r = receive(want);
     if (r.status == net::IoStatus::WouldBlock) return;
     if (r.status == net::IoStatus::Closed) {
       eof_ = true;
@@ -223,6 +307,11 @@ void Connection::read_requests() {
     }
     budget -= r.bytes;
     dispatch_frames();
+    if (tls_closed_ && phase_ == Phase::Open) {
+      // close_notify: the client is leaving, like an EOF.
+      close_gracefully(LeaveReason::Closed);
+      return;
+    }
     // A short read drained the socket: poll() says when there is more, which
     // saves the recv() that would only say EAGAIN.
     if (r.bytes < want) return;
@@ -313,7 +402,10 @@ void Connection::handle_violation(DecodeResult r, const Header& partial) {
   } else {
     text = "bad magic";
   }
-  spdlog::info("client {}: protocol violation: {}", id(), text);
+  // 0x16 starts a TLS handshake record: a TLS client at the plaintext port.
+  const bool tls_hello = r == DecodeResult::BadMagic && first_byte_ == 0x16 && !peer_->tls();
+  spdlog::info("client {}: protocol violation: {}{}", id(), text,
+               tls_hello ? " (a TLS ClientHello: TLS clients must connect to the TLS port)" : "");
   indicate(Type::Error, status_for(r), text);
   close_gracefully(LeaveReason::ProtocolError);
 }
@@ -415,6 +507,7 @@ void Connection::release_idle_memory() {
   decoder_.shrink_if_idle();
   Bytes().swap(out_);
   Bytes().swap(scratch_);
+  Bytes().swap(cipher_in_);
   if (sends_.empty()) std::vector<Pending>().swap(sends_);
   recv_chunk_ = kMinRecvChunk;
   peer_->release_idle_memory();
@@ -445,6 +538,12 @@ void Connection::leave(LeaveReason reason) {
   if (left_) return;
   left_ = true;
   reason_ = reason;
+  if (!joined_) {
+    // A TLS client that never finished its handshake: nobody knew it.
+    peer_->retire();
+    sh_.clients.fetch_sub(1, std::memory_order_relaxed);
+    return;
+  }
   sh_.registry.remove(id());
   peer_->retire();
   sh_.clients.fetch_sub(1, std::memory_order_relaxed);
@@ -486,7 +585,9 @@ void Connection::hurry_goodbye() {
 void Connection::begin_drain() {
   // FIN after the last frame; reading until the client's EOF before close()
   // keeps the kernel from answering unread input with an RST that could
-  // destroy our goodbye in flight.
+  // destroy our goodbye in flight.  TLS: close_notify first, so the client
+  // can tell our end from a truncation.
+  peer_->tls_close();
   shutdown(fd_, SHUT_WR);
   phase_ = eof_ ? Phase::Done : Phase::Draining;
 }

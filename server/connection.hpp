@@ -8,6 +8,11 @@
 // everything available (up to a fairness budget), answers every complete
 // request into one output buffer and writes the lot with one send() through
 // its Peer, which other threads also write through.
+//
+// A TLS connection first does its handshake (handshake(), bounded by the
+// idle timeout) and only then joins: HELLO, LIST and JOINED come after it.
+// Its thread recv()s ciphertext without the Peer's lock and hands it to the
+// Peer, which decrypts it under the lock into the same FrameDecoder.
 #pragma once
 
 #include <pthread.h>
@@ -21,9 +26,11 @@
 #include <vector>
 
 #include "common/codec.hpp"
+#include "common/net.hpp"
 #include "server/delivery.hpp"
 #include "server/registry.hpp"
 #include "server/shared.hpp"
+#include "server/tls.hpp"
 #include "server/token_bucket.hpp"
 
 namespace sc::server {
@@ -33,8 +40,10 @@ double request_cost(const Frame& f);
 
 class Connection {
  public:
-  // Takes ownership of the connected, non-blocking socket `fd`.
-  Connection(Shared& shared, int fd, const Entry& entry);
+  // Takes ownership of the connected, non-blocking socket `fd`; `tls` is
+  // the session of a client of the TLS listener, null for plaintext.
+  Connection(Shared& shared, int fd, const Entry& entry,
+             std::unique_ptr<tls::TlsSession> tls = nullptr);
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
@@ -58,6 +67,7 @@ class Connection {
 
   static void* thread_main(void* self);
   void run();
+  bool handshake();
   void join_server();
   void turn();
   void serve(bool readable, bool writable);
@@ -66,6 +76,7 @@ class Connection {
   int poll_timeout_ms() const;
 
   // Input.
+  net::IoResult receive(std::size_t want);
   void read_requests();
   void dispatch_frames();
   void handle_request(const Frame& f);
@@ -119,12 +130,16 @@ class Connection {
   std::size_t recv_chunk_;
   bool skipping_ = false;  // discarding the payload of a TOO_LARGE request
   bool eof_ = false;
+  int first_byte_ = -1;    // plaintext: the first byte received, for the log
+  Bytes cipher_in_;        // TLS: what recv() returned, before decryption
+  bool tls_closed_ = false;  // TLS: the client sent close_notify
 
   Bytes out_;              // this turn's frames for our client
   Bytes scratch_;          // frames being built for other clients
   sigset_t wait_mask_;     // the thread's signal mask without SIGURG
 
   Phase phase_ = Phase::Open;
+  bool joined_ = false;  // in the registry (a TLS client: after its handshake)
   bool left_ = false;
   LeaveReason reason_ = LeaveReason::Closed;
   Clock::time_point now_;

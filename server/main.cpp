@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -56,25 +57,42 @@ std::string bind_display(const Options& o) {
   return o.bind;
 }
 
-// The socket-activated fds (3, 4, ...) or a socket of our own.
-bool open_listeners(const Options& o, std::vector<int>& fds) {
-  if (const int n = sc::sd::listen_fds(); n >= 1) {
-    for (int fd = 3; fd < 3 + n; ++fd) {
-      sc::net::set_nonblocking(fd, true);
-      fds.push_back(fd);
-    }
-    return true;
-  }
+int listen_on(const Options& o, std::uint16_t port) {
   std::string err;
-  const int fd = sc::net::listen_tcp(o.bind, o.port, SOMAXCONN, err);
+  const int fd = sc::net::listen_tcp(o.bind, port, SOMAXCONN, err);
   if (fd < 0) {
     // err reads "listen on <endpoint>: <reason>"; keep the reason only.
     const std::size_t colon = err.rfind(": ");
     const std::string reason = colon == std::string::npos ? err : err.substr(colon + 2);
-    fail_start("cannot listen on " + bind_display(o) + ":" + std::to_string(o.port) + ": " + reason);
-    return false;
+    fail_start("cannot listen on " + bind_display(o) + ":" + std::to_string(port) + ": " + reason);
   }
-  fds.push_back(fd);
+  return fd;
+}
+
+// Plaintext: the socket-activated fds (3, 4, ...) or a socket of our own
+// (none with --plain off).  TLS: always a socket of our own on --tls-port;
+// systemd does not pass TLS sockets (yet).
+bool open_listeners(const Options& o, std::vector<sc::server::Listener>& out) {
+  if (const int n = sc::sd::listen_fds(); n >= 1) {
+    if (!o.plain) {
+      fail_start("--plain off, but systemd passed " + std::to_string(n) +
+                 " socket(s), which are served as plaintext");
+      return false;
+    }
+    for (int fd = 3; fd < 3 + n; ++fd) {
+      sc::net::set_nonblocking(fd, true);
+      out.push_back({fd, false});
+    }
+  } else if (o.plain) {
+    const int fd = listen_on(o, o.port);
+    if (fd < 0) return false;
+    out.push_back({fd, false});
+  }
+  if (!o.tls_cert.empty()) {
+    const int fd = listen_on(o, o.tls_port);
+    if (fd < 0) return false;
+    out.push_back({fd, true});
+  }
   return true;
 }
 
@@ -148,11 +166,26 @@ int main(int argc, char** argv) {
     fail_start(std::string("cannot watch signals: ") + std::strerror(errno));
     return 1;
   }
-  std::vector<int> fds;
-  if (!open_listeners(opts, fds)) return 1;
-  const sc::Addr local = sc::net::local_addr(fds.front());
-  if (!opts.port_file.empty() && !write_port_file(opts.port_file, local.port)) return 1;
-  const std::string where = sc::format_addr(local);
+  std::shared_ptr<sc::server::tls::Config> tls;
+  if (!opts.tls_cert.empty()) {
+    tls = std::make_shared<sc::server::tls::Config>(opts.tls_cert, opts.tls_key);
+    std::string why;
+    if (!tls->load(why)) {
+      fail_start(why);
+      return 1;
+    }
+  }
+  std::vector<sc::server::Listener> listeners;
+  if (!open_listeners(opts, listeners)) return 1;
+  std::string where;
+  bool port_written[2] = {false, false};  // plaintext, TLS: the first listener of each
+  for (const sc::server::Listener& l : listeners) {
+    const sc::Addr local = sc::net::local_addr(l.fd);
+    const std::string& file = l.tls ? opts.tls_port_file : opts.port_file;
+    if (!file.empty() && !port_written[l.tls ? 1 : 0] && !write_port_file(file, local.port)) return 1;
+    port_written[l.tls ? 1 : 0] = true;
+    where += (where.empty() ? "" : ", ") + std::string(l.tls ? "TLS " : "") + sc::format_addr(local);
+  }
   spdlog::info(
       "listening on {} (max {} clients, {} per address, {} connects/s per address, heartbeat {} s, "
       "idle timeout {} s, delivery timeout {} s, max payload {} bytes, sendq {} bytes, "
@@ -161,6 +194,6 @@ int main(int argc, char** argv) {
       limit_text(opts.max_connect_rate, ""), opts.heartbeat_s, opts.idle_timeout_s,
       opts.delivery_timeout_s, opts.max_payload, opts.sendq, opts.max_unacked,
       limit_text(opts.max_send_rate, "/s"), limit_text(opts.max_request_rate, " units/s"));
-  sc::server::Server server(opts, std::move(fds), signal_fd, where);
+  sc::server::Server server(opts, std::move(listeners), signal_fd, where, std::move(tls));
   return server.run();
 }

@@ -41,6 +41,11 @@ constexpr const char* kHelp =
     "                             0 = unlimited (default: 10)\n"
     "  -l, --log-level LEVEL      trace, debug, info, warn, error or off (default: info)\n"
     "      --port-file PATH       write the bound port number to PATH once listening\n"
+    "      --tls-cert FILE        PEM certificate chain; with --tls-key, also serve TLS\n"
+    "      --tls-key FILE         PEM private key of --tls-cert\n"
+    "      --tls-port N           TLS port; 0 picks a free port (default: 2556)\n"
+    "      --tls-port-file PATH   write the bound TLS port number to PATH once listening\n"
+    "      --plain on|off         off: serve TLS only, nothing on --port (default: on)\n"
     "  -h, --help                 show this help and exit\n"
     "  -V, --version              show the version and exit\n";
 
@@ -56,6 +61,11 @@ enum LongOnly : int {
   kMaxClientsPerIp,
   kMaxConnectRate,
   kPortFile,
+  kTlsCert,
+  kTlsKey,
+  kTlsPort,
+  kTlsPortFile,
+  kPlain,
 };
 
 constexpr option kLongOptions[] = {
@@ -75,6 +85,11 @@ constexpr option kLongOptions[] = {
     {"max-connect-rate", required_argument, nullptr, kMaxConnectRate},
     {"log-level", required_argument, nullptr, 'l'},
     {"port-file", required_argument, nullptr, kPortFile},
+    {"tls-cert", required_argument, nullptr, kTlsCert},
+    {"tls-key", required_argument, nullptr, kTlsKey},
+    {"tls-port", required_argument, nullptr, kTlsPort},
+    {"tls-port-file", required_argument, nullptr, kTlsPortFile},
+    {"plain", required_argument, nullptr, kPlain},
     {"help", no_argument, nullptr, 'h'},
     {"version", no_argument, nullptr, 'V'},
     {nullptr, 0, nullptr, 0},
@@ -143,6 +158,34 @@ bool parse_level(std::string_view s, spdlog::level::level_enum& out) {
   return false;
 }
 
+bool set_path(const char* option, const char* arg, std::string& field) {
+  if (*arg == '\0') {
+    bad_value(option, arg, "a file name");
+    return false;
+  }
+  field = arg;
+  return true;
+}
+
+// The TLS options go together: a key with its certificate, and nothing to
+// serve without either TLS or plaintext.
+bool check_tls(const Options& o, bool tls_port_given) {
+  if (o.tls_cert.empty() != o.tls_key.empty()) {
+    usage_error(o.tls_cert.empty() ? "--tls-key needs --tls-cert" : "--tls-cert needs --tls-key");
+    return false;
+  }
+  if (o.tls_cert.empty() && (tls_port_given || !o.tls_port_file.empty())) {
+    usage_error(std::string(tls_port_given ? "--tls-port" : "--tls-port-file") +
+                " needs --tls-cert and --tls-key");
+    return false;
+  }
+  if (o.tls_cert.empty() && !o.plain) {
+    usage_error("--plain off needs --tls-cert and --tls-key (nothing would be served)");
+    return false;
+  }
+  return true;
+}
+
 // Applies one option; false after printing a usage error.
 bool apply_option(int c, const char* arg, Options& o) {
   switch (c) {
@@ -181,12 +224,17 @@ bool apply_option(int c, const char* arg, Options& o) {
         return false;
       }
       return true;
-    case kPortFile:
-      if (*arg == '\0') {
-        bad_value("port-file", arg, "a file name");
+    case kPortFile: return set_path("port-file", arg, o.port_file);
+    case kTlsCert: return set_path("tls-cert", arg, o.tls_cert);
+    case kTlsKey: return set_path("tls-key", arg, o.tls_key);
+    case kTlsPort: return set_number("tls-port", arg, 0, 65535, "0..65535", o.tls_port);
+    case kTlsPortFile: return set_path("tls-port-file", arg, o.tls_port_file);
+    case kPlain:
+      if (std::string_view(arg) != "on" && std::string_view(arg) != "off") {
+        bad_value("plain", arg, "on or off");
         return false;
       }
-      o.port_file = arg;
+      o.plain = std::string_view(arg) == "on";
       return true;
   }
   return false;
@@ -244,6 +292,7 @@ ParseOutcome parse_options(int argc, char** argv, Options& out) {
   const char* heartbeat_arg = nullptr;
   const char* idle_arg = nullptr;
   const char* sendq_arg = nullptr;
+  bool tls_port_given = false;
   opterr = 0;  // we print our own one-line messages
   optind = 1;
   int c;
@@ -263,6 +312,7 @@ ParseOutcome parse_options(int argc, char** argv, Options& out) {
     if (c == kHeartbeat) heartbeat_arg = optarg;
     if (c == kIdleTimeout) idle_arg = optarg;
     if (c == kSendq) sendq_arg = optarg;
+    if (c == kTlsPort) tls_port_given = true;
     if (!apply_option(c, optarg, o)) return ParseOutcome::ExitUsage;
   }
   if (optind < argc) {
@@ -270,6 +320,7 @@ ParseOutcome parse_options(int argc, char** argv, Options& out) {
     return ParseOutcome::ExitUsage;
   }
   if (!check_relations(o, heartbeat_arg, idle_arg, sendq_arg)) return ParseOutcome::ExitUsage;
+  if (!check_tls(o, tls_port_given)) return ParseOutcome::ExitUsage;
   if (o.max_unacked == 0) {
     o.max_unacked = std::min(o.sendq, std::max<std::uint64_t>(kDefaultMaxUnacked, min_sendq(o.max_payload)));
   }

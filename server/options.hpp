@@ -30,6 +30,12 @@ struct Options {
   std::uint64_t max_unacked = 0;
   spdlog::level::level_enum log_level = spdlog::level::info;
   std::string port_file;
+  // TLS: a listener on tls_port when tls_cert is set (tls_key with it).
+  std::string tls_cert;
+  std::string tls_key;
+  std::uint16_t tls_port = 2556;
+  std::string tls_port_file;
+  bool plain = true;  // --plain off: the TLS listener only
 };
 
 // The smallest --sendq for a given --max-payload: the queue must be able to

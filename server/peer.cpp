@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 
 #include "common/net.hpp"
@@ -33,13 +34,15 @@ bool install_wake_handler() {
   return sigaction(SIGURG, &sa, nullptr) == 0;
 }
 
-Peer::Peer(const Entry& entry, int fd, std::uint64_t sendq)
-    : entry_(entry), sendq_(sendq), fd_(fd) {}
+Peer::Peer(const Entry& entry, int fd, std::uint64_t sendq, std::unique_ptr<tls::TlsSession> tls)
+    : entry_(entry), sendq_(sendq), fd_(fd), tls_(std::move(tls)) {}
 
 bool Peer::post(ByteView frames) {
   std::lock_guard lock(mu_);
   if (retired_ || dead_ || broken_ || fd_ < 0) return false;
-  if (out_.size() - sent_ + frames.size() > sendq_) {
+  // TLS: what the frames will take once encrypted, at most.
+  const std::size_t more = tls_ ? tls::cipher_bound(frames.size()) : frames.size();
+  if (out_.size() - sent_ + more > sendq_) {
     dead_ = true;
     wake_locked();
     return false;
@@ -66,9 +69,15 @@ void Peer::set_owner(pthread_t self) {
 
 void Peer::queue_first(ByteView frames) {
   std::lock_guard lock(mu_);
-  out_.assign(frames.begin(), frames.end());
-  sent_ = 0;
-  queued_.store(out_.size(), std::memory_order_relaxed);
+  if (tls_) {
+    // Behind whatever the handshake left unsent.
+    if (!encrypt_locked(frames)) return;
+    out_.insert(out_.end(), cipher_.begin(), cipher_.end());
+  } else {
+    out_.assign(frames.begin(), frames.end());
+    sent_ = 0;
+  }
+  queued_.store(out_.size() - sent_, std::memory_order_relaxed);
 }
 
 void Peer::write(ByteView frames) {
@@ -81,11 +90,31 @@ void Peer::flush() {
   flush_locked();
 }
 
-// Frames queued behind others wait their turn; otherwise they go straight
-// to the kernel, and only what it does not take is queued (whole frames are
-// kept so that out_ still starts at a frame boundary).
 void Peer::write_locked(ByteView frames) {
   if (fd_ < 0 || broken_ || dead_ || frames.empty()) return;
+  if (!tls_) return enqueue_locked(frames);
+  if (encrypt_locked(frames)) enqueue_locked(cipher_);
+}
+
+// TLS: encrypts whole frames into cipher_; a session that cannot write any
+// more breaks the connection.
+bool Peer::encrypt_locked(ByteView frames) {
+  cipher_.clear();
+  if (!tls_->encrypt(frames)) {
+    broken_ = true;
+    broken_errno_ = EPROTO;
+    wake_locked();
+    return false;
+  }
+  tls_->take_output(cipher_);
+  return true;
+}
+
+// Bytes queued behind others wait their turn; otherwise they go straight
+// to the kernel, and only what it does not take is queued (plaintext: whole
+// frames are kept so that out_ still starts at a frame boundary).
+void Peer::enqueue_locked(ByteView frames) {
+  if (frames.empty()) return;
   const bool was_empty = sent_ == out_.size();
   if (was_empty) {
     out_.clear();
@@ -156,7 +185,9 @@ void Peer::wake_locked() {
   if (owned_ && !pthread_equal(owner_, pthread_self())) pthread_kill(owner_, SIGURG);
 }
 
+// TLS: ciphertext may be dropped at any offset (there are no frames in it).
 std::size_t Peer::frame_start_at_or_before(std::size_t offset) const {
+  if (tls_) return offset;
   std::size_t pos = 0;
   while (pos + kHeaderSize <= out_.size()) {
     const std::size_t next = pos + kHeaderSize + frame_length_at(out_, pos);
@@ -180,14 +211,21 @@ void Peer::send_last_words(ByteView goodbye) {
   std::lock_guard lock(mu_);
   dead_ = true;
   if (fd_ < 0 || broken_) return;
-  const std::size_t start = frame_start_at_or_before(sent_);
-  std::size_t end = sent_;
-  if (start < sent_ && start + kHeaderSize <= out_.size()) {
-    end = std::min(out_.size(), start + kHeaderSize + frame_length_at(out_, start));
+  Bytes tail;
+  if (tls_) {
+    // A record cannot be cut short: all that is queued, then the goodbye.
+    tail.assign(out_.begin() + static_cast<std::ptrdiff_t>(sent_), out_.end());
+    if (tls_->encrypt(goodbye)) tls_->take_output(tail);
+  } else {
+    const std::size_t start = frame_start_at_or_before(sent_);
+    std::size_t end = sent_;
+    if (start < sent_ && start + kHeaderSize <= out_.size()) {
+      end = std::min(out_.size(), start + kHeaderSize + frame_length_at(out_, start));
+    }
+    tail.assign(out_.begin() + static_cast<std::ptrdiff_t>(sent_),
+                out_.begin() + static_cast<std::ptrdiff_t>(end));
+    tail.insert(tail.end(), goodbye.begin(), goodbye.end());
   }
-  Bytes tail(out_.begin() + static_cast<std::ptrdiff_t>(sent_),
-             out_.begin() + static_cast<std::ptrdiff_t>(end));
-  tail.insert(tail.end(), goodbye.begin(), goodbye.end());
   net::send_some(fd_, tail.data(), tail.size());
   Bytes().swap(out_);
   sent_ = 0;
@@ -206,10 +244,49 @@ void Peer::close() {
 
 void Peer::release_idle_memory() {
   std::lock_guard lock(mu_);
+  Bytes().swap(cipher_);
   if (sent_ == out_.size()) {
     Bytes().swap(out_);
     sent_ = 0;
   }
+}
+
+}  // namespace sc::server
+
+namespace sc::server {
+
+tls::TlsSession::Input Peer::tls_input(ByteView cipher, FrameDecoder& plain, std::string& why) {
+  std::lock_guard lock(mu_);
+  const tls::TlsSession::Input r = tls_->feed(cipher, plain);
+  if (r == tls::TlsSession::Input::Failed) why = tls_->why();
+  send_tls_output_locked();
+  return r;
+}
+
+bool Peer::tls_established() {
+  std::lock_guard lock(mu_);
+  return tls_ && tls_->established();
+}
+
+std::string Peer::tls_describe() {
+  std::lock_guard lock(mu_);
+  return tls_ ? tls_->describe() : std::string("plaintext");
+}
+
+void Peer::tls_close() {
+  std::lock_guard lock(mu_);
+  if (!tls_) return;
+  tls_->close_notify();
+  send_tls_output_locked();
+}
+
+// What the session wrote on its own (handshake messages, tickets, a
+// KeyUpdate, alerts, close_notify) goes out like frames do; it is drained
+// even when nothing may be sent any more, so it does not pile up.
+void Peer::send_tls_output_locked() {
+  cipher_.clear();
+  tls_->take_output(cipher_);
+  if (fd_ >= 0 && !broken_ && !dead_) enqueue_locked(cipher_);
 }
 
 }  // namespace sc::server

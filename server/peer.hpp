@@ -21,6 +21,13 @@
 // 20,000 fd limit).  SIGURG is ignored by default and the kernel only
 // raises it for sockets with an owner (F_SETOWN), which sockchatd never
 // sets.
+//
+// A TLS client's Peer also owns its TlsSession, and every use of it happens
+// under the lock (OpenSSL forbids using one SSL from two threads at once):
+// writers encrypt their frames and send the ciphertext, the owner feeds in
+// what its recv() returned and sends what OpenSSL answers (handshake,
+// tickets, KeyUpdate).  The queue then holds ciphertext, so --sendq counts
+// encrypted bytes.
 #pragma once
 
 #include <pthread.h>
@@ -28,10 +35,13 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <mutex>
+#include <string>
 #include <string_view>
 
 #include "common/codec.hpp"
+#include "server/tls.hpp"
 
 namespace sc::server {
 
@@ -40,7 +50,9 @@ bool install_wake_handler();
 
 class Peer {
  public:
-  Peer(const Entry& entry, int fd, std::uint64_t sendq);
+  // `tls`: the session of a TLS client, null for plaintext.
+  Peer(const Entry& entry, int fd, std::uint64_t sendq,
+       std::unique_ptr<tls::TlsSession> tls = nullptr);
   Peer(const Peer&) = delete;
   Peer& operator=(const Peer&) = delete;
 
@@ -71,6 +83,17 @@ class Peer {
   void flush();
   std::size_t queued() const { return queued_.load(std::memory_order_relaxed); }
 
+  // TLS (owner only, on a TLS client's Peer).
+  bool tls() const { return tls_ != nullptr; }
+  // Feeds ciphertext from recv() to the session, appends the plaintext to
+  // `plain`, and sends whatever the session must answer.  On Failed, `why`
+  // says why (an alert may be on its way to the client).
+  tls::TlsSession::Input tls_input(ByteView cipher, FrameDecoder& plain, std::string& why);
+  bool tls_established();
+  std::string tls_describe();
+  // Queues close_notify behind everything else and tries to send it.
+  void tls_close();
+
   struct Marks {
     bool dead = false;    // queue past --sendq: close now
     bool stop = false;    // server shutdown: say goodbye and close
@@ -91,6 +114,9 @@ class Peer {
 
  private:
   void write_locked(ByteView frames);
+  void enqueue_locked(ByteView bytes);
+  bool encrypt_locked(ByteView frames);
+  void send_tls_output_locked();
   void make_room_locked(std::size_t more);
   void flush_locked();
   void wake_locked();
@@ -112,6 +138,10 @@ class Peer {
   bool stop_ = false;
   bool broken_ = false;
   int broken_errno_ = 0;
+  // TLS: the session, and ciphertext on its way from it to the queue.  The
+  // queue then holds no frame boundaries.
+  const std::unique_ptr<tls::TlsSession> tls_;
+  Bytes cipher_;
 };
 
 }  // namespace sc::server

@@ -2,6 +2,7 @@
 
 #include <poll.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -47,18 +48,20 @@ std::vector<Connection*> Reaper::collect() {
   return done;
 }
 
-Server::Server(const Options& opts, std::vector<int> listen_fds, int signal_fd, std::string where)
+Server::Server(const Options& opts, std::vector<Listener> listeners, int signal_fd,
+               std::string where, std::shared_ptr<tls::Config> tls)
     : opts_(opts),
-      listen_fds_(std::move(listen_fds)),
+      listeners_(std::move(listeners)),
       signal_fd_(signal_fd),
       reaper_fd_(net::make_wake_fd()),
       where_(std::move(where)),
+      tls_(std::move(tls)),
       shared_(opts, reaper_fd_),
       per_address_(opts.max_clients_per_ip, opts.max_connect_rate),
       reserve_fd_(open("/dev/null", O_RDONLY | O_CLOEXEC)) {}
 
 Server::~Server() {
-  for (int fd : listen_fds_) close(fd);
+  for (const Listener& l : listeners_) close(l.fd);
   if (signal_fd_ >= 0) close(signal_fd_);
   if (reaper_fd_ >= 0) close(reaper_fd_);
   if (reserve_fd_ >= 0) close(reserve_fd_);
@@ -78,7 +81,7 @@ int Server::run() {
     std::vector<pollfd> fds = {{signal_fd_, POLLIN, 0}, {reaper_fd_, POLLIN, 0}};
     const bool accepting = now >= accept_paused_until_;
     if (accepting) {
-      for (int fd : listen_fds_) fds.push_back({fd, POLLIN, 0});
+      for (const Listener& l : listeners_) fds.push_back({l.fd, POLLIN, 0});
     }
     if (poll(fds.data(), fds.size(), wait_timeout_ms(now)) < 0 && errno != EINTR) {
       spdlog::error("poll: {}", std::strerror(errno));
@@ -88,7 +91,7 @@ int Server::run() {
     if (fds[0].revents != 0 && signalled()) break;
     if (fds[1].revents != 0) reap();
     for (std::size_t i = 2; i < fds.size(); ++i) {
-      if (fds[i].revents != 0) accept_from(fds[i].fd, now);
+      if (fds[i].revents != 0) accept_from(listeners_[i - 2], now);
     }
     if (now >= next_prune_) {
       per_address_.prune(now);
@@ -116,17 +119,17 @@ int Server::wait_timeout_ms(Clock::time_point now) const {
   return timeout;
 }
 
-void Server::accept_from(int listen_fd, Clock::time_point now) {
+void Server::accept_from(const Listener& l, Clock::time_point now) {
   for (int i = 0; i < kAcceptBatch; ++i) {
-    const net::AcceptResult r = net::accept_client(listen_fd);
+    const net::AcceptResult r = net::accept_client(l.fd);
     switch (r.status) {
       case net::AcceptStatus::Ok:
-        admit_or_refuse(r, now);
+        admit_or_refuse(r, now, l.tls);
         break;
       case net::AcceptStatus::WouldBlock:
         return;
       case net::AcceptStatus::Exhausted:
-        if (turn_away_when_out_of_fds(listen_fd, r.err)) break;
+        if (turn_away_when_out_of_fds(l, r.err)) break;
         pause_accepting(now, "accept", r.err);
         return;
       case net::AcceptStatus::Error:
@@ -149,7 +152,7 @@ void Server::pause_accepting(Clock::time_point now, const char* what, int err) {
 
 // Per-address limits first (an address over them is told it is its own
 // doing), then the server-wide --max-clients.
-bool Server::admit_or_refuse(const net::AcceptResult& r, Clock::time_point now) {
+bool Server::admit_or_refuse(const net::AcceptResult& r, Clock::time_point now, bool tls) {
   const AddressLimits::Verdict v = per_address_.arrive(r.peer, now);
   std::string why;
   Status status = Status::TooManyConnections;
@@ -164,10 +167,10 @@ bool Server::admit_or_refuse(const net::AcceptResult& r, Clock::time_point now) 
     status = Status::ServerFull;
     why = fmt::format("server full ({} clients)", opts_.max_clients);
   } else {
-    admit(r.fd, r.peer, now);
+    admit(r.fd, r.peer, now, tls);
     return true;
   }
-  turn_away(r.fd, status, why);
+  turn_away(r.fd, status, why, tls);
   log_refusal(r.peer, why, now);
   return false;
 }
@@ -175,31 +178,44 @@ bool Server::admit_or_refuse(const net::AcceptResult& r, Clock::time_point now) 
 // accept() failed for want of a file descriptor: spend the reserve one on
 // accepting the newcomer, tell it, close it, take the reserve back.  False
 // when there is no reserve (the caller pauses accepting instead).
-bool Server::turn_away_when_out_of_fds(int listen_fd, int err) {
+bool Server::turn_away_when_out_of_fds(const Listener& l, int err) {
   if ((err != EMFILE && err != ENFILE) || reserve_fd_ < 0) return false;
   close(reserve_fd_);
   reserve_fd_ = -1;
-  const net::AcceptResult r = net::accept_client(listen_fd);
+  const net::AcceptResult r = net::accept_client(l.fd);
   if (r.status == net::AcceptStatus::Ok) {
     const std::string why = "server is out of file descriptors";
-    turn_away(r.fd, Status::ServerFull, why);
+    turn_away(r.fd, Status::ServerFull, why, l.tls);
     log_refusal(r.peer, why, Clock::now());
   }
   reserve_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
   return r.status == net::AcceptStatus::Ok && reserve_fd_ >= 0;
 }
 
-void Server::admit(int fd, const Addr& peer, Clock::time_point now) {
+void Server::admit(int fd, const Addr& peer, Clock::time_point now, bool tls) {
   net::set_nodelay(fd);
   net::set_keepalive(fd, opts_.idle_timeout_s);
+  std::unique_ptr<tls::TlsSession> session;
+  if (tls) {
+    // The context current now: a reload later does not touch this session.
+    session = std::make_unique<tls::TlsSession>(tls_->current().get());
+    if (!session->valid()) {
+      close(fd);
+      pause_accepting(now, "cannot start a TLS session", ENOMEM);
+      per_address_.leave(peer);
+      return;
+    }
+  }
   const Entry entry{next_client_id_++, peer, realtime_us(), ""};
-  auto c = std::make_unique<Connection>(shared_, fd, entry);
+  auto c = std::make_unique<Connection>(shared_, fd, entry, std::move(session));
   shared_.clients.fetch_add(1, std::memory_order_relaxed);
   if (!c->start()) {
     const int e = errno;
-    Bytes frame;
-    put_error_indication(frame, Status::ServerFull, "server cannot start another connection now");
-    net::send_some(fd, frame.data(), frame.size());
+    if (!tls) {
+      Bytes frame;
+      put_error_indication(frame, Status::ServerFull, "server cannot start another connection now");
+      net::send_some(fd, frame.data(), frame.size());
+    }
     c->abandon();
     shared_.clients.fetch_sub(1, std::memory_order_relaxed);
     per_address_.leave(peer);
@@ -211,11 +227,15 @@ void Server::admit(int fd, const Addr& peer, Clock::time_point now) {
 }
 
 // Over a limit: one non-blocking ERROR from this thread, then close.  Such
-// a connection never gets an id and never counts as a client.
-void Server::turn_away(int fd, Status status, const std::string& why) {
-  Bytes frame;
-  put_error_indication(frame, status, why);
-  net::send_some(fd, frame.data(), frame.size());
+// a connection never gets an id and never counts as a client.  A TLS client
+// is only closed: it could not read a frame before a handshake, and the main
+// thread does no handshakes.
+void Server::turn_away(int fd, Status status, const std::string& why, bool tls) {
+  if (!tls) {
+    Bytes frame;
+    put_error_indication(frame, status, why);
+    net::send_some(fd, frame.data(), frame.size());
+  }
   close(fd);
 }
 
@@ -252,11 +272,27 @@ bool Server::signalled() {
   signalfd_siginfo info{};
   if (read(signal_fd_, &info, sizeof info) != static_cast<ssize_t>(sizeof info)) return false;
   if (info.ssi_signo == SIGHUP) {
-    spdlog::info("received SIGHUP: nothing to reload, options only change on a restart");
+    reload_tls();
     return false;
   }
   spdlog::info("received SIG{}, shutting down", sigabbrev_np(static_cast<int>(info.ssi_signo)));
   return true;
+}
+
+// SIGHUP (certbot renewals, systemctl reload): new connections get the new
+// certificate and key, existing ones keep theirs; a failed reload keeps the
+// old ones.
+void Server::reload_tls() {
+  if (!tls_) {
+    spdlog::info("received SIGHUP; no TLS certificate to reload");
+    return;
+  }
+  std::string why;
+  if (tls_->load(why)) {
+    spdlog::info("received SIGHUP; reloaded the TLS certificate and key");
+  } else {
+    spdlog::error("received SIGHUP; TLS reload failed, keeping the old certificate: {}", why);
+  }
 }
 
 // STATUS= when the client count changed, at most once per second.
@@ -279,8 +315,8 @@ void Server::update_status(Clock::time_point now, bool force) {
 // Stop accepting, tell every connection to say SHUTDOWN and close, join all.
 // Every connection thread finishes within its bounded goodbye.
 void Server::stop_all() {
-  for (int fd : listen_fds_) close(fd);
-  listen_fds_.clear();
+  for (const Listener& l : listeners_) close(l.fd);
+  listeners_.clear();
   sd::notify("STOPPING=1");
   spdlog::info("stopping: closing {} connections", connections_.size());
   for (auto& [key, c] : connections_) c->request_stop();

@@ -1,5 +1,6 @@
 // The main thread's loop: accepts connections, starts and joins their
-// threads, handles SIGINT/SIGTERM and keeps systemd informed.
+// threads, handles SIGINT/SIGTERM (stop) and SIGHUP (reload the TLS
+// certificate and key) and keeps systemd informed.
 #pragma once
 
 #include <chrono>
@@ -14,14 +15,22 @@
 #include "server/connection.hpp"
 #include "server/options.hpp"
 #include "server/shared.hpp"
+#include "server/tls.hpp"
 
 namespace sc::server {
 
+struct Listener {
+  int fd;
+  bool tls;  // its clients start with a TLS handshake
+};
+
 class Server {
  public:
-  // `listen_fds` are non-blocking listening sockets; `signal_fd` reports
-  // SIGINT/SIGTERM.  Takes ownership of all of them.
-  Server(const Options& opts, std::vector<int> listen_fds, int signal_fd, std::string where);
+  // `listeners` are non-blocking listening sockets; `signal_fd` reports
+  // SIGINT/SIGTERM/SIGHUP.  Takes ownership of all of them.  `tls` is null
+  // when no listener is TLS.
+  Server(const Options& opts, std::vector<Listener> listeners, int signal_fd, std::string where,
+         std::shared_ptr<tls::Config> tls);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -31,12 +40,13 @@ class Server {
 
  private:
   int wait_timeout_ms(Clock::time_point now) const;
-  void accept_from(int listen_fd, Clock::time_point now);
-  void admit(int fd, const Addr& peer, Clock::time_point now);
+  void accept_from(const Listener& l, Clock::time_point now);
+  void admit(int fd, const Addr& peer, Clock::time_point now, bool tls);
   void pause_accepting(Clock::time_point now, const char* what, int err);
-  void turn_away(int fd, Status status, const std::string& why);
-  bool turn_away_when_out_of_fds(int listen_fd, int err);
-  bool admit_or_refuse(const net::AcceptResult& r, Clock::time_point now);
+  void turn_away(int fd, Status status, const std::string& why, bool tls);
+  bool turn_away_when_out_of_fds(const Listener& l, int err);
+  bool admit_or_refuse(const net::AcceptResult& r, Clock::time_point now, bool tls);
+  void reload_tls();
   void log_refusal(const Addr& peer, const std::string& why, Clock::time_point now);
   void reap();
   bool signalled();
@@ -44,10 +54,11 @@ class Server {
   void stop_all();
 
   const Options& opts_;
-  std::vector<int> listen_fds_;
+  std::vector<Listener> listeners_;
   int signal_fd_;
   int reaper_fd_;
   std::string where_;  // "[::]:2555", for STATUS=
+  std::shared_ptr<tls::Config> tls_;
   Shared shared_;
   std::unordered_map<Connection*, std::unique_ptr<Connection>> connections_;
   std::uint32_t next_client_id_ = 1;  // never reused within one run

@@ -56,6 +56,14 @@ usage_error(["--port", "abc"], "--port")
 usage_error(["--port", "65536"], "--port")
 usage_error(["--max-clients", "0"], "--max-clients")
 usage_error(["--log-level", "loud"], "--log-level")
+# TLS options go together, and something must be served.
+usage_error(["--tls-key", "/nonexistent.key"], "--tls-key")
+usage_error(["--tls-cert", "/nonexistent.pem"], "--tls-cert")
+usage_error(["--tls-port", "0"], "--tls-port")
+usage_error(["--tls-port-file", "/tmp/x"], "--tls-port-file")
+usage_error(["--plain", "off"], "--plain")
+usage_error(["--plain", "maybe"], "--plain")
+usage_error(["--tls-port", "65536"], "--tls-port")
 usage_error(["--max-payload", "63"], "--max-payload")
 usage_error(["--max-payload", "16776193"], "--max-payload")
 usage_error(["--heartbeat", "10", "--idle-timeout", "10"], "idle-timeout")
@@ -75,5 +83,80 @@ check(r.returncode == 1, f"port in use: exit status 1 (got {r.returncode})")
 check("Address already in use" in r.stderr and str(port) in r.stderr,
       f"port in use: clear message: {r.stderr.strip()!r}")
 
+# A certificate that cannot be loaded: exit 1 with a message naming the file.
+r = run("--bind", "127.0.0.1", "--port", "0", "--tls-cert", "/nonexistent/cert.pem",
+        "--tls-key", "/nonexistent/key.pem", "--tls-port", "0")
+check(r.returncode == 1, f"missing certificate: exit status 1 (got {r.returncode})")
+check("/nonexistent/cert.pem" in r.stderr,
+      f"missing certificate: message names the file: {r.stderr.strip()!r}")
+
+
+
+def plain_off():
+    """--plain off: only the TLS listener; a TLS client gets HELLO with the
+    ENCRYPTED flag, nothing listens on the plaintext port; openssl s_client
+    cannot renegotiate."""
+    import shutil
+    import ssl
+    import tempfile
+    import time
+    if shutil.which("openssl") is None:
+        print("note: openssl not installed; --plain off case not run")
+        return
+    with tempfile.TemporaryDirectory() as d:
+        key, cert = os.path.join(d, "k.pem"), os.path.join(d, "c.pem")
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", cert,
+                        "-days", "1", "-subj", "/CN=localhost", "-addext",
+                        "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                       capture_output=True, check=True, timeout=30)
+        pf, tpf = os.path.join(d, "port"), os.path.join(d, "tls-port")
+        p = subprocess.Popen([SERVER, "--bind", "127.0.0.1", "--plain", "off", "--port-file", pf,
+                              "--tls-cert", cert, "--tls-key", key, "--tls-port", "0",
+                              "--tls-port-file", tpf], stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.time() + 10
+            while not os.path.exists(tpf) and time.time() < deadline and p.poll() is None:
+                time.sleep(0.02)
+            check(os.path.exists(tpf), "--plain off: TLS port file written")
+            check(not os.path.exists(pf), "--plain off: no plaintext port file")
+            if not os.path.exists(tpf):
+                return
+            ctx = ssl.create_default_context(cafile=cert)
+            ctx.set_alpn_protocols(["sockchat/1"])
+            port = int(open(tpf).read())
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+                with ctx.wrap_socket(raw, server_hostname="localhost") as tls:
+                    head = b""
+                    while len(head) < 16:
+                        chunk = tls.recv(16 - len(head))
+                        if not chunk:
+                            break
+                        head += chunk
+                    length = int.from_bytes(head[12:16], "big") if len(head) == 16 else 0
+                    body = b""
+                    while len(body) < length:
+                        chunk = tls.recv(length - len(body))
+                        if not chunk:
+                            break
+                        body += chunk
+                    check(len(head) == 16 and head[4] == 64, f"--plain off: HELLO over TLS {head!r}")
+                    check(len(body) == length and length > 0 and body[-1] & 0x02 != 0,
+                          "--plain off: HELLO's last byte (flags) has ENCRYPTED")
+            # openssl s_client over TLS 1.2 asking to renegotiate ("R"): refused.
+            r = subprocess.run(f"(sleep 2; printf 'R\\n'; sleep 2) | openssl s_client -tls1_2 -connect "
+                               f"127.0.0.1:{port} -CAfile {cert} -alpn sockchat/1 "
+                               f"-servername localhost", shell=True, capture_output=True,
+                               text=True, timeout=30)
+            out = r.stdout + r.stderr
+            check("RENEGOTIATING" in out and "no renegotiation" in out,
+                  f"s_client -tls1_2: renegotiation refused: {out[-300:]!r}")
+        finally:
+            p.terminate()
+            _, err = p.communicate(timeout=10)
+            check(p.returncode == 0, f"--plain off: exit 0 on SIGTERM (got {p.returncode}; {err!r})")
+
+
+plain_off()
 print(f"{len(failures)} failure(s)")
 sys.exit(1 if failures else 0)

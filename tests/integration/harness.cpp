@@ -358,28 +358,39 @@ bool Client::fill(Clock::time_point deadline) {
   fail("recv: " + std::string(std::strerror(r.err)));
 }
 
+bool decode_frame(FrameDecoder& dec, OwnedFrame& out) {
+  Frame f;
+  const DecodeResult r = dec.next(f);
+  if (r == DecodeResult::Frame) {
+    out.header = f.header;
+    out.payload.assign(f.payload.begin(), f.payload.end());
+    return true;
+  }
+  if (r != DecodeResult::NeedMore) fail(std::string("server sent a bad frame: ") + sc::describe(r));
+  return false;
+}
+
+std::optional<OwnedFrame> take_from_backlog(std::deque<OwnedFrame>& backlog,
+                                            const std::function<bool(const OwnedFrame&)>& match) {
+  for (auto it = backlog.begin(); it != backlog.end(); ++it) {
+    if (match(*it)) {
+      OwnedFrame f = std::move(*it);
+      backlog.erase(it);
+      return f;
+    }
+  }
+  return std::nullopt;
+}
+
 Client::Read Client::read_frame(Clock::time_point deadline, OwnedFrame& out) {
   for (;;) {
-    Frame f;
-    const DecodeResult r = dec_.next(f);
-    if (r == DecodeResult::Frame) {
-      out.header = f.header;
-      out.payload.assign(f.payload.begin(), f.payload.end());
-      return Read::Frame;
-    }
-    if (r != DecodeResult::NeedMore) fail(std::string("server sent a bad frame: ") + sc::describe(r));
+    if (decode_frame(dec_, out)) return Read::Frame;
     if (!fill(deadline)) return eof_ ? Read::Closed : Read::Timeout;
   }
 }
 
 std::optional<OwnedFrame> Client::take_if(const Match& match, Ms timeout) {
-  for (auto it = backlog_.begin(); it != backlog_.end(); ++it) {
-    if (match(*it)) {
-      OwnedFrame f = std::move(*it);
-      backlog_.erase(it);
-      return f;
-    }
-  }
+  if (auto f = take_from_backlog(backlog_, match)) return f;
   const auto deadline = Clock::now() + timeout;
   OwnedFrame f;
   while (read_frame(deadline, f) == Read::Frame) {

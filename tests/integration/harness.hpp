@@ -171,6 +171,14 @@ class Client {
   Hello hello_;
 };
 
+// Shared by Client and other clients of the tests (the TLS one): the first
+// frame of `backlog` that `match` accepts, taken out of it; and the next
+// complete frame of `dec` (false: it needs more bytes; throws on a frame
+// the server should never send).
+std::optional<OwnedFrame> take_from_backlog(std::deque<OwnedFrame>& backlog,
+                                            const std::function<bool(const OwnedFrame&)>& match);
+bool decode_frame(FrameDecoder& dec, OwnedFrame& out);
+
 // Payload builders.
 Bytes u8_payload(std::uint8_t v);
 Bytes u32_payload(std::uint32_t v);
