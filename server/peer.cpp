@@ -251,9 +251,7 @@ void Peer::release_idle_memory() {
   }
 }
 
-}  // namespace sc::server
-
-namespace sc::server {
+// --- TLS ------------------------------------------------------------------
 
 tls::TlsSession::Input Peer::tls_input(ByteView cipher, FrameDecoder& plain, std::string& why) {
   std::lock_guard lock(mu_);
