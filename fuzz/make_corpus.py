@@ -130,6 +130,29 @@ def payload_edges():
     }
 
 
+def tls_seeds(vectors):
+    """Seeds for tls_records (fuzz/tls_target.cpp): control byte bits 0-1 the
+    mode, bits 2-5 log2 of the raw chunk size."""
+    requests = [bytes.fromhex(v["hex"]) for v in vectors if v["kind"] == 1]
+    pieces = b"".join(bytes([len(r)]) + r for r in requests if len(r) < 256)
+    split = b"".join(bytes([n]) + r[:n] + bytes([len(r) - n]) + r[n:]
+                     for r in requests if len(r) < 256 for n in [min(5, len(r))])
+    record = lambda ctype, body: bytes([ctype, 3, 3]) + struct.pack(">H", len(body)) + body
+    hello_prefix = bytes([0x16, 3, 1, 0, 0x40, 1, 0, 0, 0x3c, 3, 3]) + bytes(32)
+    return [
+        bytes([0 | 14 << 2]) + frame(1, 1, id_=1),                 # plaintext on the TLS port
+        bytes([0 | 0 << 2]) + hello_prefix,                        # a ClientHello cut short, byte by byte
+        bytes([0 | 14 << 2]) + record(0x15, b"\x02\x28"),          # a fatal alert first
+        bytes([1 | 14 << 2]) + record(0x17, bytes(32)),            # a record that fails its MAC
+        bytes([1 | 0 << 2]) + record(0x15, b"\x01\x00"),           # close_notify in the clear, byte by byte
+        bytes([1 | 14 << 2]) + record(0x16, bytes(4)),             # handshake bytes after the handshake
+        bytes([1 | 14 << 2]) + bytes([0x17, 3, 3, 0xff, 0xff]),    # a length above the record limit
+        bytes([2]) + pieces,                                       # every request vector, encrypted
+        bytes([2]) + split,                                        # the same, cut across records
+        bytes([3 | 14 << 2]) + pieces + record(0x17, bytes(40)),
+    ]
+
+
 def write(target, data, tag):
     d = OUT / target
     d.mkdir(parents=True, exist_ok=True)
@@ -148,6 +171,8 @@ def main():
     for target, items in payload_edges().items():
         for data in items:
             write(target, data, "edge")
+    for data in tls_seeds(vectors):
+        write("tls_records", data, "edge")
     print(f"make_corpus: {sum(1 for _ in OUT.rglob('*') if _.is_file())} seeds in {OUT}")
 
 

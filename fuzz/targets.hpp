@@ -29,6 +29,9 @@ int nick(const std::uint8_t* data, std::size_t size);
 int auth(const std::uint8_t* data, std::size_t size);        // AUTH request
 int auth_reply(const std::uint8_t* data, std::size_t size);  // AUTH OK response
 
+// The server's TLS read path after an in-memory handshake (tls_target.cpp).
+int tls_records(const std::uint8_t* data, std::size_t size);
+
 struct NamedTarget {
   const char* name;  // also the corpus folder: fuzz/corpus/<name>
   Target run;
@@ -50,6 +53,7 @@ inline constexpr NamedTarget kTargets[] = {
     {"nick", nick},
     {"auth", auth},
     {"auth_reply", auth_reply},
+    {"tls_records", tls_records},
 };
 
 }  // namespace sc::fuzz
