@@ -465,6 +465,7 @@ unsigned App::key_ask(const Key& key) {
 }
 
 unsigned App::submit_ask() {
+  s_.notice.clear();
   if (!s_.session.password_for.empty()) {
     const std::string account = s_.session.password_for;
     std::string password = s_.ask_input.take_secret();
@@ -477,6 +478,7 @@ unsigned App::submit_ask() {
 }
 
 unsigned App::cancel_ask() {
+  s_.notice.clear();
   if (!s_.session.password_for.empty()) {
     s_.ask_input.take_secret();
     return session_.cancel_sign_in();

@@ -84,9 +84,10 @@ std::string status_text(const State& s) {
     case Phase::Closing: return t + "disconnecting from " + s.session.server;
     case Phase::Connected: break;
   }
-  t += "connected to " + s.session.server + "  |  you: " + std::to_string(s.session.hello.client_id) + " " +
-       (s.session.nick.empty() ? "(no nick)" : s.session.nick) + "  |  server: " + s.session.hello.server_name +
-       "  |  " + security_status(s.session);
+  // The protection next to the address, where a narrow terminal keeps it.
+  t += "connected to " + s.session.server + " (" + security_status(s.session) + ")  |  you: " +
+       std::to_string(s.session.hello.client_id) + " " + (s.session.nick.empty() ? "(no nick)" : s.session.nick) +
+       "  |  server: " + s.session.hello.server_name;
   return t;
 }
 

@@ -413,7 +413,10 @@ unsigned Session::on_hello(ByteView p) {
     d |= add(s_.security.tls ? LineKind::Info : LineKind::Error, "security " + security_text(s_.security));
   }
   // An account's name is its nick: no NICK when signing in.
-  if (!account_.empty()) return d | begin_sign_in(account_) | kEverything;
+  if (!account_.empty()) {
+    d |= begin_sign_in(account_);
+    return d | (s_.sign_in_required() ? kNothing : after_hello_requests()) | kEverything;
+  }
   if (s_.sign_in_required()) {
     return d | add(LineKind::Info, "this server requires sign-in: /auth NAME (or --user NAME)") | kEverything;
   }
@@ -552,8 +555,12 @@ unsigned Session::finish_batch(const char* why) {
 unsigned Session::on_list(const Pending& pd, const Header& h, ByteView p) {
   std::vector<Entry> entries;
   std::string_view why;
-  if (!is_ok(h) || decode_list_reply(p, entries, &why) != Status::Ok) {
-    return add(LineKind::Error, "LIST failed: " + std::string(why) + error_text(h, p));
+  if (!is_ok(h)) {
+    return add(LineKind::Error, "LIST failed: " + status_word(static_cast<Status>(h.status)) + " (" +
+                                    error_text(h, p) + ")");
+  }
+  if (decode_list_reply(p, entries, &why) != Status::Ok) {
+    return add(LineKind::Error, "LIST failed: " + std::string(why));
   }
   s_.clients.clear();
   for (const Entry& e : entries) s_.clients[e.id] = e;
