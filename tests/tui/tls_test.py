@@ -15,9 +15,9 @@ import tempfile
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from scserver import Server, wait_for_port  # noqa: E402
+from sccerts import EC, key_fingerprint, openssl, self_signed, spki_sha256  # noqa: E402
 
 SOCKCHATD, SOCKCHAT = sys.argv[1], sys.argv[2]
-EC = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
 failures = []
 
 
@@ -27,10 +27,6 @@ def check(cond, what, output=""):
     else:
         print("FAIL " + what + ("\n---- output:\n" + output if output else ""))
         failures.append(what)
-
-
-def openssl(*args, cwd):
-    subprocess.run(["openssl", *args], cwd=cwd, capture_output=True, check=True, timeout=60)
 
 
 class Pki:
@@ -47,8 +43,7 @@ class Pki:
         self.signed("good", "DNS:localhost,IP:127.0.0.1")
         self.signed("wronghost", "DNS:wrong.example")
         self.signed("expired", "DNS:localhost,IP:127.0.0.1", dates=("20200101000000Z", "20200102000000Z"))
-        openssl("req", "-x509", *EC, "-keyout", "self.key", "-out", "self.pem", "-days", "2",
-                "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", cwd=d)
+        self_signed(d, "self")
 
     def path(self, name):
         return os.path.join(self.d, name)
@@ -74,16 +69,7 @@ class Pki:
                 "-extfile", tag + ".ext", cwd=self.d)
 
     def key_fingerprint(self, tag):
-        """SHA256:BASE64 of the certificate's SubjectPublicKeyInfo, computed
-        by the openssl command (not by the code under test)."""
-        pub = subprocess.run(["openssl", "x509", "-in", self.path(tag + ".pem"), "-pubkey", "-noout"],
-                             capture_output=True, check=True).stdout
-        der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "der"], input=pub,
-                             capture_output=True, check=True).stdout
-        b64 = subprocess.run(["openssl", "dgst", "-sha256", "-binary"], input=der, capture_output=True,
-                             check=True).stdout
-        out = subprocess.run(["openssl", "base64", "-A"], input=b64, capture_output=True, check=True).stdout
-        return "SHA256:" + out.decode().strip().rstrip("=")
+        return key_fingerprint(self.path(tag + ".pem"))
 
 
 class TlsServer:
@@ -156,9 +142,7 @@ def test_fingerprint(pki, good, selfsigned):
     fp = pki.key_fingerprint("self")
     rc, out = run(["--tls-fingerprint", fp, "localhost", str(selfsigned.port)])
     check(accepted(rc, out, "verified (pinned key)", "tls-self"), "--tls-fingerprint right: accepted", out)
-    hexfp = subprocess.run("openssl x509 -in %s -pubkey -noout | openssl pkey -pubin -outform der | "
-                           "openssl dgst -sha256 -r" % pki.path("self.pem"), shell=True, capture_output=True,
-                           text=True, check=True).stdout.split()[0]
+    hexfp = spki_sha256(pki.path("self.pem")).hex()
     rc, out = run(["--tls-fingerprint", hexfp, "127.0.0.1", str(selfsigned.port)])
     check(accepted(rc, out, "verified (pinned key)", "tls-self"), "--tls-fingerprint in hex: accepted", out)
     wrong = pki.key_fingerprint("good")
