@@ -109,7 +109,7 @@ void Connection::close() {
   const int fd = fd_.load();
   if (fd >= 0) {
     std::lock_guard lock(tls_mu_);
-    if (tls_ && tls_->established()) {  // close_notify, if the kernel takes it now
+    if (tls_ && handed_over_.load()) {  // close_notify, if the kernel takes it now
       tls_->close_notify();
       tls_->take_output(cipher_out_);
       send_cipher_locked(fd);
@@ -183,6 +183,7 @@ void Connection::run(const std::string& host, const std::string& port, int timeo
     push_outcome(Incoming::What::Failed, std::move(err));
     return;
   }
+  handed_over_.store(true);
   if (push_outcome(Incoming::What::Connected, std::move(note), sec)) receive_loop(fd, decoder);
 }
 

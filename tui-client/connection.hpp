@@ -107,6 +107,9 @@ class Connection final : public Transport {
   std::unique_ptr<tls::TlsSession> tls_;  // guarded by tls_mu_
   Bytes cipher_out_;                      // guarded by tls_mu_
   std::atomic<int> answer_{0};            // Question: 0 none yet, 1 yes, 2 no
+  // Set by the receiver once its handshake sends are over: only then may
+  // close() put close_notify on the socket without cutting into them.
+  std::atomic<bool> handed_over_{false};
   SpscQueue<Incoming> queue_;
   std::thread receiver_;
 };

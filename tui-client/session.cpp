@@ -253,8 +253,11 @@ bool Session::request(Type type, const Bytes& payload, Pending p) {
   p.sent = now_();
   pending_[id] = std::move(p);
   Bytes frame;
+  frame.reserve(kHeaderSize + payload.size());  // one buffer: no stray copy of a password
   put_frame(frame, Kind::Request, static_cast<std::uint8_t>(type), 0, id, view(payload));
-  return queue(frame);
+  const bool ok = queue(frame);
+  if (type == Type::Auth) explicit_bzero(frame.data(), frame.size());
+  return ok;
 }
 
 // Appends and writes what the kernel takes now.  False when that dropped
