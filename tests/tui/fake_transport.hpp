@@ -88,6 +88,23 @@ struct FakeClock {
   }
 };
 
+// A Session over a fake transport and a fake clock, for the tests that
+// play the server.
+struct SessionRig {
+  std::shared_ptr<FakeWire> wire = std::make_shared<FakeWire>();
+  FakeClock clock;
+  SessionState state;
+  Scrollback log;
+  Session session{state, log, fake_connector(wire), clock.fn()};
+
+  void deliver(Incoming in) {
+    wire->events.push_back(std::move(in));
+    session.on_ready();
+  }
+};
+
+inline Type type_of(const FakeWire::Request& r) { return static_cast<Type>(r.header.type); }
+
 inline Incoming event(Incoming::What what, std::string why = {}) {
   Incoming in;
   in.what = what;

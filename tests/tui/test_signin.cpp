@@ -12,14 +12,7 @@ using namespace sc::tui::test;
 
 namespace {
 
-Type type_of(const FakeWire::Request& r) { return static_cast<Type>(r.header.type); }
-
-struct Rig {
-  std::shared_ptr<FakeWire> wire = std::make_shared<FakeWire>();
-  FakeClock clock;
-  SessionState state;
-  Scrollback log;
-  Session session{state, log, fake_connector(wire), clock.fn()};
+struct Rig : SessionRig {
   int passwords_read = 0;
 
   // A password source that hands out `password`, as --password-file does.
@@ -36,10 +29,6 @@ struct Rig {
     wire->events.push_back(hello(4, 10, 30, flags));
     session.on_ready();
     return wire->requests();
-  }
-  void deliver(Incoming in) {
-    wire->events.push_back(std::move(in));
-    session.on_ready();
   }
 };
 

@@ -14,19 +14,11 @@ import tempfile
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from sccheck import check, failures  # noqa: E402
 from scserver import Server, wait_for_port  # noqa: E402
 from sccerts import EC, key_fingerprint, openssl, self_signed, spki_sha256  # noqa: E402
 
 SOCKCHATD, SOCKCHAT = sys.argv[1], sys.argv[2]
-failures = []
-
-
-def check(cond, what, output=""):
-    if cond:
-        print("ok   " + what)
-    else:
-        print("FAIL " + what + ("\n---- output:\n" + output if output else ""))
-        failures.append(what)
 
 
 class Pki:
