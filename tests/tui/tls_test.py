@@ -101,6 +101,13 @@ def test_ca(pki, good):
     check(accepted(rc, out, "verified (CA)", "tls-good"), "--tls-ca: verified by the CA, host name", out)
     rc, out = run(["--tls-ca", pki.ca, "127.0.0.1", p])
     check(accepted(rc, out, "verified (CA)", "tls-good"), "--tls-ca: verified by the CA, IP address", out)
+    # Many pipelined requests: the UI thread encrypts while the receiver
+    # decrypts the answers, the one SSL shared under its lock (TSan runs
+    # this too).
+    rc, out = run(["--tls-ca", pki.ca, "localhost", p], stdin_text="/time 3000\n/name\n")
+    check(rc == 0 and re.search(r"^3000/3000 responses in ", out, re.M) is not None
+          and re.search(r"^name tls-good$", out, re.M) is not None, "TLS: 3000 pipelined requests all answered",
+          out[-2000:])
     rc, out = run(["--tls-ca", pki.other_ca, "localhost", p])
     check(refused(rc, out, re.escape("certificate verification failed: unable to get local issuer certificate "
                                      "(no chain to the CA in " + pki.other_ca + ")")),
@@ -206,8 +213,23 @@ def test_no_password_option():
               "%s is refused without repeating the password" % arg[0], out)
 
 
+def test_password_file_mode():
+    with tempfile.TemporaryDirectory() as d:
+        pw = os.path.join(d, "pw")
+        with open(pw, "w") as f:
+            f.write("secret\n")
+        os.chmod(pw, 0o644)
+        rc, out = run(["--user", "alice", "--password-file", pw], stdin_text="")
+        check(rc == 0 and "warning: others can read the password file " + pw in out and "secret" not in out,
+              "--password-file readable by others: a warning, never the password", out)
+        os.chmod(pw, 0o600)
+        rc, out = run(["--user", "alice", "--password-file", pw], stdin_text="")
+        check(rc == 0 and "warning" not in out, "--password-file 0600: no warning", out)
+
+
 def main():
     test_no_password_option()
+    test_password_file_mode()
     if shutil.which("openssl") is None:
         print("SKIP: the openssl command is not installed (Debian: openssl)")
         return 77
