@@ -135,11 +135,16 @@ unsigned App::settle(unsigned dirty) {
     s_.prompt_input.clear();
     dirty |= kInput;
   }
-  if (s_.layout.too_small) return dirty;
+  return dirty;
+}
+
+// Once per turn, not per key: a paste is thousands of keys in one turn.
+void App::fit_input() {
+  if (s_.layout.too_small) return;
   const int field = s_.layout.cols - std::min(display_width(input_label(s_)), s_.layout.cols / 2) - 1;
   s_.input.fit(field);
   s_.prompt_input.fit(field);
-  return dirty;
+  s_.ask_input.fit(field);
 }
 
 unsigned App::connect(const std::string& host, const std::string& port) {
@@ -389,10 +394,17 @@ unsigned App::key_global(const Key& key, bool& handled) {
       completion_.accept();  // pasted text is never taken as typed through
       s_.pasting = true;
       paste_lines_ = 0;
+      paste_bytes_ = 0;
+      paste_cr_ = false;
       s_.focus = Focus::Input;
       return kInput | kMenu | kClients;
+    case Key::Code::PasteText: return paste_text(key.text);
     case Key::Code::PasteEnd:
       s_.pasting = false;
+      if (paste_bytes_ > kMaxPasteBytes) {
+        return note("the paste was cut at " + std::to_string(kMaxPasteBytes >> 20) +
+                    " MiB; Ctrl-U clears the line");
+      }
       if (paste_lines_ > 0) {
         return note("pasted " + std::to_string(paste_lines_ + 1) +
                     " lines joined into one; Enter sends it, Ctrl-U clears it");
@@ -485,6 +497,33 @@ unsigned App::cancel_ask() {
   }
   s_.ask_input.clear();
   return session_.answer_question(false);
+}
+
+// A block of pasted text (Screen reads pastes in bulk) goes into the line
+// in one piece.  Line breaks become spaces, as typed ones do in a paste: a
+// paste never sends.  Past kMaxPasteBytes the rest is dropped, and said so
+// at the end.
+unsigned App::paste_text(std::string_view text) {
+  std::string clean;
+  clean.reserve(text.size());
+  for (const char c : text) {
+    if (c == '\n' && paste_cr_) {
+      paste_cr_ = false;
+      continue;
+    }
+    paste_cr_ = c == '\r';
+    if (c == '\r' || c == '\n') ++paste_lines_;
+    clean += c == '\r' || c == '\n' ? ' ' : c;
+  }
+  const std::size_t room = kMaxPasteBytes - std::min(paste_bytes_, kMaxPasteBytes);
+  paste_bytes_ += clean.size();
+  if (clean.size() > room) {
+    std::size_t cut = room;
+    while (cut > 0 && (static_cast<unsigned char>(clean[cut]) & 0xC0) == 0x80) --cut;  // whole characters
+    clean.resize(cut);
+  }
+  (s_.asking() ? s_.ask_input : s_.prompt.active ? s_.prompt_input : s_.input).insert_text(clean);
+  return kInput;
 }
 
 unsigned App::key_input(const Key& key, LineEditor& ed) {
@@ -607,6 +646,15 @@ unsigned App::scroll_by(long lines) {
 }
 
 unsigned App::submit_input() {
+  // A line no message can hold stays in the input line to be edited: an
+  // oversized paste must not be lost, nor cost a round trip to be refused.
+  const std::uint32_t max = s_.session.hello.max_payload;
+  if (s_.connected() && max > 4) {
+    if (const std::size_t bytes = s_.input.text().size(); bytes > max - 4) {
+      return note("this line is " + std::to_string(bytes) + " bytes and a message holds at most " +
+                  std::to_string(max - 4) + ": shorten it (Ctrl-U clears it)") | kInput;
+    }
+  }
   const std::string line = s_.input.submit();
   s_.notice.clear();
   s_.log.scroll = 0;  // whatever the answer is, show it

@@ -31,16 +31,22 @@ namespace sc::tui {
 enum class Focus : std::uint8_t { Input, Menu, Clients };
 enum class MenuItem : std::uint8_t { Connect, Disconnect, Time, Name, List, Send, Help, Quit };
 inline constexpr int kMenuItems = 8;
+// The most one paste puts into the input line: far more than a message
+// holds (the line is for editing it down), little enough memory (4 bytes a
+// character in the editor).
+inline constexpr std::size_t kMaxPasteBytes = std::size_t{4} << 20;
 
 struct Key {
   enum class Code : std::uint8_t {
     Char, Enter, Backspace, Delete, Left, Right, Up, Down, Home, End, PageUp, PageDown,
-    Tab, BackTab, Escape, KillLine, KillWord, Redraw, Function, PasteBegin, PasteEnd, Other,
+    Tab, BackTab, Escape, KillLine, KillWord, Redraw, Function, PasteBegin, PasteText, PasteEnd,
+    Other,
   };
   Code code = Code::Other;
   char32_t ch = 0;   // Char
   bool alt = false;  // Char: with Alt (or Esc before it)
   int function = 0;  // Function: 1 for F1...
+  std::string text;  // PasteText: a block of pasted bytes (UTF-8)
 };
 
 struct Options {
@@ -126,6 +132,8 @@ class App {
   std::size_t outstanding() const { return session_.outstanding(); }
   // The last connect attempt never reached the server.
   bool connect_failed() const { return session_.connect_failed(); }
+  // Scrolls the input fields so that their cursors show.  Call before paint.
+  void fit_input();
   // Sends the ACKs for messages that are now on screen.  Call after paint;
   // returns Dirty bits (a failed send drops the connection).
   unsigned send_due_acks();
@@ -158,6 +166,7 @@ class App {
 
   // Keys.
   unsigned key_input(const Key& key, LineEditor& ed);
+  unsigned paste_text(std::string_view text);
   unsigned key_menu(const Key& key);
   unsigned key_clients(const Key& key);
   unsigned key_global(const Key& key, bool& handled);
@@ -180,6 +189,8 @@ class App {
   Completion completion_;
   bool quit_ = false;
   int paste_lines_ = 0;
+  std::size_t paste_bytes_ = 0;  // this paste so far, against kMaxPasteBytes
+  bool paste_cr_ = false;        // the last pasted byte was CR (CR LF is one break)
 };
 
 }  // namespace sc::tui

@@ -23,12 +23,18 @@ void LineEditor::insert(char32_t cp) {
   ++cur_;
 }
 
+// One insertion for the whole text: a paste into the middle of a long line
+// moves its tail once, not once per character.
 void LineEditor::insert_text(std::string_view utf8) {
+  std::u32string add;
+  add.reserve(utf8.size());
   for (std::size_t i = 0; i < utf8.size();) {
     char32_t cp;
     i += decode_utf8(utf8, i, cp);
-    insert(cp);
+    if (char_width(cp) >= 0) add.push_back(cp);
   }
+  buf_.insert(cur_, add);
+  cur_ += add.size();
 }
 
 bool LineEditor::is_zero_width(std::size_t i) const {
@@ -154,26 +160,37 @@ std::string LineEditor::text() const {
   return out;
 }
 
-int LineEditor::width_between(std::size_t from, std::size_t to) const {
+int LineEditor::width_between(std::size_t from, std::size_t to, int limit) const {
   int w = 0;
-  for (std::size_t i = from; i < to && i < buf_.size(); ++i) w += cp_width(buf_[i]);
+  for (std::size_t i = from; i < to && i < buf_.size() && w <= limit; ++i) w += cp_width(buf_[i]);
   return w;
 }
 
+// Runs on every key, so it must cost the field's width, not the line's
+// length: a 1 MB paste is a million keys (it once took minutes here).
 void LineEditor::fit(int width) {
   if (width < 2) width = 2;
   // One column stays free for the cursor after the last character.
-  if (width_between(0, buf_.size()) + 1 <= width) {
+  if (width_between(0, buf_.size(), width) + 1 <= width) {
     scroll_ = 0;
     return;
   }
   if (scroll_ > cur_) {
     // Scrolling left: show about a third of the field before the cursor.
     scroll_ = cur_;
-    while (scroll_ > 0 && width_between(scroll_ - 1, cur_) <= width / 3) --scroll_;
+    for (int w = 0; scroll_ > 0 && w + cp_width(buf_[scroll_ - 1]) <= width / 3; --scroll_) {
+      w += cp_width(buf_[scroll_ - 1]);
+    }
   }
-  const int at_cursor = cur_ < buf_.size() ? cp_width(buf_[cur_]) : 1;
-  while (scroll_ < cur_ && width_between(scroll_, cur_) + at_cursor > width) ++scroll_;
+  // Scrolling right: the leftmost start at or after scroll_ from which the
+  // cursor (and the character under it) still fits, found from the cursor
+  // backwards.
+  const int room = width - (cur_ < buf_.size() ? cp_width(buf_[cur_]) : 1);
+  std::size_t start = cur_;
+  for (int w = 0; start > scroll_ && w + cp_width(buf_[start - 1]) <= room; --start) {
+    w += cp_width(buf_[start - 1]);
+  }
+  scroll_ = start;
   while (is_zero_width(scroll_) && scroll_ < cur_) ++scroll_;
 }
 

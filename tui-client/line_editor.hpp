@@ -2,6 +2,7 @@
 // scrolling.  Pure (no curses): the screen asks it for a view and draws it.
 #pragma once
 
+#include <climits>
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -61,7 +62,9 @@ class LineEditor {
   View view(int width) const;
 
  private:
-  int width_between(std::size_t from, std::size_t to) const;
+  // Columns taken by code points [from, to); stops counting once past
+  // `limit` (the result is then only known to be larger).
+  int width_between(std::size_t from, std::size_t to, int limit = INT_MAX) const;
   bool is_zero_width(std::size_t i) const;
 
   std::u32string buf_;

@@ -1,6 +1,7 @@
 #include "screen.hpp"
 
 #include <curses.h>
+#include <poll.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
@@ -336,7 +337,38 @@ void Screen::read_alt(Key& key) {
   }
 }
 
+// A block of pasted text, read with one read(); false when none waits.
+bool Screen::read_paste(Key& key) {
+  pollfd p{STDIN_FILENO, POLLIN, 0};
+  if (poll(&p, 1, 0) <= 0 || (p.revents & POLLIN) == 0) return false;
+  char buf[64 * 1024];
+  const ssize_t n = read(STDIN_FILENO, buf, sizeof buf);
+  if (n <= 0) return false;  // the loop's poll() reports the hang-up
+  PasteReader::Result r = paste_.feed(std::string_view(buf, static_cast<std::size_t>(n)));
+  key = Key{};
+  key.code = Key::Code::PasteText;
+  key.text = std::move(r.text);
+  if (r.ended) {
+    in_paste_ = false;
+    paste_end_due_ = true;
+    // Keys typed right after the paste go back to curses, last byte first
+    // (ungetch() pushes to the front).  Its queue holds over a hundred
+    // bytes: more than a person types in the instant a paste ends.
+    for (auto it = r.after.rbegin(); it != r.after.rend(); ++it) {
+      ungetch(static_cast<unsigned char>(*it));
+    }
+  }
+  return true;
+}
+
 bool Screen::read_key(Key& key) {
+  if (paste_end_due_) {
+    paste_end_due_ = false;
+    key = Key{};
+    key.code = Key::Code::PasteEnd;
+    return true;
+  }
+  if (in_paste_) return read_paste(key);
   wint_t ch = 0;
   const int r = wget_wch(stdscr, &ch);
   if (r == ERR) return false;
@@ -378,7 +410,10 @@ bool Screen::read_key(Key& key) {
     case KEY_PPAGE: key.code = Key::Code::PageUp; break;
     case KEY_NPAGE: key.code = Key::Code::PageDown; break;
     case KEY_BTAB: key.code = Key::Code::BackTab; break;
-    case kKeyPasteBegin: key.code = Key::Code::PasteBegin; break;
+    case kKeyPasteBegin:
+      key.code = Key::Code::PasteBegin;
+      in_paste_ = true;
+      break;
     case kKeyPasteEnd: key.code = Key::Code::PasteEnd; break;
     default:
       if (ch >= KEY_F(1) && ch <= KEY_F(12)) {

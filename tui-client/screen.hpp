@@ -10,6 +10,7 @@
 #pragma once
 
 #include "app.hpp"
+#include "paste_reader.hpp"
 
 namespace sc::tui {
 
@@ -39,8 +40,13 @@ class Screen {
 
  private:
   void read_alt(Key& key);
+  bool read_paste(Key& key);
 
   bool color_ = false;
+  // Inside a bracketed paste the terminal is read in blocks (paste_reader.hpp).
+  bool in_paste_ = false;
+  bool paste_end_due_ = false;  // the block before the end marker went out; PasteEnd next
+  PasteReader paste_;
 };
 
 }  // namespace sc::tui

@@ -20,6 +20,7 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from scserver import Server, hanging_port, wait_for_port  # noqa: E402
 from sccerts import key_fingerprint, self_signed  # noqa: E402
+from sctmux import Failure, Tmux  # noqa: E402
 
 SOCKCHATD, SOCKCHAT = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 # The name the checks below expect; warnings only in the log.
@@ -27,63 +28,11 @@ SOCKCHATD, SOCKCHAT = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 # the default per-address limits allow (those have their own tests).
 SERVER_ARGS = ("--name", "tui-test-server", "--log-level", "warn",
                "--max-clients-per-ip", "0", "--max-connect-rate", "0")
-SOCKET = "sockchat-e2e-%d-%d" % (os.getpid(), int(time.time() * 1000) % 100000)
 PROMPT = "E2E-PROMPT$ "
-WAIT = 10.0  # seconds per expectation: generous, CI machines are slow
-ENV = dict(os.environ, LC_ALL="C.UTF-8", LANG="C.UTF-8")
-ENV.pop("TMUX", None)
-ENV.pop("NO_COLOR", None)
-
-
-class Failure(Exception):
-    pass
-
-
-def tmux(*args, check=True):
-    p = subprocess.run(["tmux", "-L", SOCKET, "-f", "/dev/null", *args], capture_output=True,
-                       env=ENV, timeout=20)
-    if check and p.returncode != 0:
-        raise Failure("tmux %s: %s" % (" ".join(args), p.stderr.decode(errors="replace")))
-    return p.stdout.decode("utf-8", "replace")
-
-
-def capture(pane, escapes=False):
-    return tmux("capture-pane", "-p", "-t", pane, *(["-e"] if escapes else []))
-
-
-def wait_for(pane, pattern, what, timeout=WAIT, escapes=False):
-    """Polls the pane until the regex matches; returns the match."""
-    deadline = time.monotonic() + timeout
-    text = ""
-    while time.monotonic() < deadline:
-        text = capture(pane, escapes)
-        m = re.search(pattern, text, re.M)
-        if m:
-            print("ok   " + what)
-            return m
-        time.sleep(0.1)
-    raise Failure("%s: /%s/ not seen in pane %s within %.0f s; the pane:\n%s"
-                  % (what, pattern, pane, timeout, text))
-
-
-def wait_gone(pane, pattern, what, timeout=WAIT):
-    deadline = time.monotonic() + timeout
-    text = ""
-    while time.monotonic() < deadline:
-        text = capture(pane)
-        if not re.search(pattern, text, re.M):
-            print("ok   " + what)
-            return
-        time.sleep(0.1)
-    raise Failure("%s: /%s/ still in pane %s; the pane:\n%s" % (what, pattern, pane, text))
-
-
-def keys(pane, *k):
-    tmux("send-keys", "-t", pane, *k)
-
-
-def typed(pane, text):
-    tmux("send-keys", "-t", pane, "-l", text)
+tmux = Tmux("e2e")
+WAIT, ENV = tmux.WAIT, tmux.env
+capture, wait_for, wait_gone = tmux.capture, tmux.wait_for, tmux.wait_gone
+keys, typed = tmux.keys, tmux.typed
 
 
 def attrs_at(text, needle):

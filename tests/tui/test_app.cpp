@@ -193,3 +193,52 @@ TEST_CASE("app: one table gives each menu item its label, function key and a let
   CHECK(r.app.state().log.back().text == "error: Get time needs a connection: connect first (F2 or /connect)");
   CHECK(r.app.state().log.size() == 3);
 }
+
+TEST_CASE("app: a pasted line too long for one message stays in the input line, nothing sent") {
+  Rig r;
+  r.connect();
+  r.type("/send 2 ");
+  r.app.on_key(code(Key::Code::PasteBegin));
+  // The line is one byte more than a SEND's text may hold (max payload
+  // 65536 less the u32 target); the refusal looks at the whole line.
+  const std::string big = "/send 2 " + std::string(65536 - 4 + 1 - 8, 'x');
+  r.type(big.substr(8));
+  r.app.on_key(code(Key::Code::PasteEnd));
+  r.app.on_key(code(Key::Code::Enter));
+  CHECK(r.wire->requests().empty());
+  CHECK(r.app.state().input.text() == big);
+  CHECK(r.app.state().notice.find("65533 bytes and a message holds at most 65532") != std::string::npos);
+  r.app.on_key(code(Key::Code::Backspace));  // now it fits: it goes out
+  r.app.on_key(code(Key::Code::Enter));
+  const auto reqs = r.wire->requests();
+  REQUIRE(reqs.size() == 1);
+  CHECK(static_cast<Type>(reqs[0].header.type) == Type::Send);
+  CHECK(r.app.state().input.empty());
+}
+
+TEST_CASE("app: a pasted block keeps its text, turns line breaks (CR LF as one) into spaces, never sends") {
+  Rig r;
+  r.connect();
+  r.type("/send 2 ");
+  r.app.on_key(code(Key::Code::PasteBegin));
+  Key block = code(Key::Code::PasteText);
+  block.text = "one\r";
+  r.app.on_key(block);
+  block.text = "\ntwo\nthree\rfour";  // the CR LF is cut between two blocks
+  r.app.on_key(block);
+  r.app.on_key(code(Key::Code::PasteEnd));
+  CHECK(r.app.state().input.text() == "/send 2 one two three four");
+  CHECK(r.app.state().notice.find("pasted 4 lines joined into one") != std::string::npos);
+  CHECK(r.wire->requests().empty());
+}
+
+TEST_CASE("app: a paste beyond the limit is cut at a character boundary and said so") {
+  Rig r;
+  r.app.on_key(code(Key::Code::PasteBegin));
+  Key block = code(Key::Code::PasteText);
+  block.text = std::string(kMaxPasteBytes - 1, 'x') + "\xc3\xa9" + "tail";  // é straddles the limit
+  r.app.on_key(block);
+  r.app.on_key(code(Key::Code::PasteEnd));
+  CHECK(r.app.state().input.code_points().size() == kMaxPasteBytes - 1);
+  CHECK(r.app.state().notice.find("cut at 4 MiB") != std::string::npos);
+}

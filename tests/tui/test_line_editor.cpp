@@ -141,3 +141,24 @@ TEST_CASE("a line that fits again scrolls back to the start") {
   CHECK_FALSE(v.more_left);
   CHECK(v.cursor_col == 5);
 }
+
+TEST_CASE("a very long line typed key by key keeps the cursor in view at every step") {
+  // Fitting runs on every key; it once cost the whole line each time, so a
+  // long paste took minutes.  300,000 keys here must finish well within the
+  // test's timeout on any machine.
+  LineEditor e;
+  for (int i = 0; i < 300000; ++i) {
+    e.insert(static_cast<char32_t>(U'a' + i % 26));
+    e.fit(80);
+  }
+  const auto v = e.view(80);
+  CHECK(v.more_left);
+  CHECK_FALSE(v.more_right);
+  CHECK(v.cursor_col == 79);
+  CHECK(v.text.size() == 79);
+  CHECK(v.text.back() == static_cast<char>('a' + (300000 - 1) % 26));
+  e.move_home();
+  e.fit(80);
+  CHECK(e.view(80).text.substr(0, 3) == "abc");
+  CHECK(e.view(80).cursor_col == 0);
+}

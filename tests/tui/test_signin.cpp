@@ -38,6 +38,21 @@ Bytes auth_reply(const std::string& account) {
   return p;
 }
 
+void type_text(App& app, const std::u32string& text) {
+  for (char32_t ch : text) {
+    Key k;
+    k.code = Key::Code::Char;
+    k.ch = ch;
+    app.on_key(k);
+  }
+}
+
+void press(App& app, Key::Code code) {
+  Key k;
+  k.code = code;
+  app.on_key(k);
+}
+
 AuthRequest auth_of(const FakeWire::Request& r) {
   AuthRequest a;
   REQUIRE(decode_auth(ByteView(r.payload.data(), r.payload.size()), a) == Status::Ok);
@@ -203,12 +218,12 @@ TEST_CASE("trust question: the App asks in the input line; yes and no reach the 
     CHECK(input_label(app.state()) == "Trust this key? (yes/no): ");
     app.on_line("/time");  // commands typed meanwhile are not answers
     CHECK(wire->answers.empty());
-    for (char32_t ch : std::u32string(U"maybe")) app.on_key(Key{Key::Code::Char, ch, false, 0});
-    app.on_key(Key{Key::Code::Enter, 0, false, 0});
+    type_text(app, U"maybe");
+    press(app, Key::Code::Enter);
     CHECK(wire->answers.empty());
     CHECK(app.state().notice == "answer yes or no (Esc: no)");
-    for (char32_t ch : std::u32string(yes ? U"yes" : U"no")) app.on_key(Key{Key::Code::Char, ch, false, 0});
-    app.on_key(Key{Key::Code::Enter, 0, false, 0});
+    type_text(app, yes ? U"yes" : U"no");
+    press(app, Key::Code::Enter);
     REQUIRE(wire->answers.size() == 1);
     CHECK(wire->answers[0] == yes);
     CHECK_FALSE(app.state().asking());
@@ -226,14 +241,14 @@ TEST_CASE("password prompt: hidden input, Enter signs in, Esc cancels, nothing e
   wire->requests();
   app.on_line("/auth frank");
   CHECK(input_label(app.state()) == "Password for frank (hidden): ");
-  app.on_key(Key{Key::Code::Char, U'x', false, 0});
-  app.on_key(Key{Key::Code::Escape, 0, false, 0});
+  type_text(app, U"x");
+  press(app, Key::Code::Escape);
   CHECK_FALSE(app.state().asking());
   CHECK(app.state().ask_input.empty());
   CHECK(wire->requests().empty());
   app.on_line("/auth frank");
-  for (char32_t ch : std::u32string(U"pässwörd")) app.on_key(Key{Key::Code::Char, ch, false, 0});
-  app.on_key(Key{Key::Code::Enter, 0, false, 0});
+  type_text(app, U"pässwörd");
+  press(app, Key::Code::Enter);
   const auto reqs = wire->requests();
   REQUIRE(reqs.size() == 1);
   CHECK(auth_of(reqs[0]) == AuthRequest{"frank", "pässwörd"});
