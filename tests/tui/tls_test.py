@@ -83,7 +83,11 @@ def run(args, env_extra=None, stdin_text="/name\n", timeout=60):
     env.update(env_extra or {})
     p = subprocess.run([SOCKCHAT, "--plain", *args], input=stdin_text.encode(), capture_output=True,
                        timeout=timeout, env=env)
-    return p.returncode, p.stdout.decode("utf-8", "replace") + p.stderr.decode("utf-8", "replace")
+    out = p.stdout.decode("utf-8", "replace") + p.stderr.decode("utf-8", "replace")
+    # A refusal exits 1 as an ASan report does: look for the report itself.
+    if "Sanitizer" in out or "runtime error:" in out:
+        check(False, "no sanitizer report from sockchat %s" % " ".join(args), out)
+    return p.returncode, out
 
 
 def accepted(rc, out, trust, name):
