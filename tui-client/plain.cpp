@@ -3,7 +3,7 @@
 // stdout, flushed at once, with control characters in caret notation.
 //
 // Output lines (stable; scripts may rely on them):
-//   connecting to HOST:PORT
+//   connecting to HOST:PORT [with TLS]
 //   connected to HOST:PORT as client ID (server NAME)
 //   connect failed: REASON (TLS: connect failed: refused HOST:PORT: WHY)
 //   security TLSv1.3 CIPHER, verified (CA)|(pinned key)|(known key) |
