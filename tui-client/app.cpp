@@ -85,6 +85,8 @@ std::string prompt_label(const Prompt& p) {
 }
 
 std::string input_label(const State& s) {
+  if (!s.session.question.empty()) return "Trust this key? (yes/no): ";
+  if (!s.session.password_for.empty()) return "Password for " + s.session.password_for + " (hidden): ";
   if (s.prompt.active) return prompt_label(s.prompt);
   if (s.selected != 0 && s.connected()) {
     auto it = s.session.clients.find(s.selected);
@@ -102,6 +104,8 @@ App::App(Options options, Connector connector) : session_(s_.session, s_.log, st
   s_.options = std::move(options);
   session_.set_plain(s_.options.plain);
   session_.set_wanted_nick(s_.options.nick);
+  session_.set_tls_default(s_.options.tls);
+  session_.set_account(s_.options.user, s_.options.password_source);
   if (!s_.options.plain) {
     add_line(LineKind::Info, "sockchat " SOCKCHAT_VERSION ": F2 or /connect to connect, F1 or /help for help");
   }
@@ -118,6 +122,10 @@ unsigned App::on_resize(int rows, int cols) {
 
 unsigned App::settle(unsigned dirty) {
   if (dirty == kNothing) return dirty;
+  if (s_.asking() && s_.focus != Focus::Input) {  // the answer is typed in the input line
+    s_.focus = Focus::Input;
+    dirty |= kEverything;
+  }
   if (s_.selected != 0 && !s_.session.clients.contains(s_.selected)) {
     s_.selected = 0;
     dirty |= kInput | kClients;
@@ -136,6 +144,7 @@ void App::fit_input() {
   const int field = s_.layout.cols - std::min(display_width(input_label(s_)), s_.layout.cols / 2) - 1;
   s_.input.fit(field);
   s_.prompt_input.fit(field);
+  s_.ask_input.fit(field);
 }
 
 unsigned App::connect(const std::string& host, const std::string& port) {
@@ -187,9 +196,13 @@ unsigned App::run(const Command& c) {
   switch (c.kind) {
     case CommandKind::Empty: return kNothing;
     case CommandKind::Say: return say(c.text);
-    case CommandKind::Connect:
+    case CommandKind::Connect: {
       if (s_.phase() != Phase::Disconnected) return refuse_disabled(MenuItem::Connect);
-      return connect(c.host, c.port);
+      const bool tls = c.tls == Command::Tls::Default ? session_.tls_default() : c.tls == Command::Tls::On;
+      const std::string port = c.port_given ? c.port : tls ? kDefaultTlsPortText : kDefaultPortText;
+      return settle(session_.connect(c.host, port, tls));
+    }
+    case CommandKind::Auth: return session_.begin_sign_in(c.text);
     case CommandKind::Disconnect: return activate(MenuItem::Disconnect);
     case CommandKind::Time:
       if (!s_.connected()) return refuse_disabled(MenuItem::Time);
@@ -344,6 +357,7 @@ unsigned App::on_key(const Key& key) {
   bool handled = false;
   unsigned d = key_global(key, handled);
   if (handled) return settle(d);
+  if (s_.asking() && s_.focus == Focus::Input) return settle(key_ask(key));
   if (s_.prompt.active && s_.focus == Focus::Input) return settle(key_input(key, s_.prompt_input));
   switch (s_.focus) {
     case Focus::Input: return settle(key_input(key, s_.input));
@@ -452,6 +466,39 @@ unsigned App::complete(bool backwards) {
   return kInput;
 }
 
+// The trust question and the password prompt own the input line until
+// answered: Enter answers, Esc says no; the rest edits (no history, no
+// completion).
+unsigned App::key_ask(const Key& key) {
+  if (key.code == Key::Code::Enter && !s_.pasting) return submit_ask();
+  if (key.code == Key::Code::Escape) return cancel_ask();
+  if (key.code == Key::Code::Up || key.code == Key::Code::Down) return kNothing;
+  return key_input(key, s_.ask_input);
+}
+
+unsigned App::submit_ask() {
+  s_.notice.clear();
+  if (!s_.session.password_for.empty()) {
+    const std::string account = s_.session.password_for;
+    std::string password = s_.ask_input.take_secret();
+    return session_.sign_in(account, password);
+  }
+  const std::string answer = s_.ask_input.submit();
+  if (answer == "yes" || answer == "y") return session_.answer_question(true);
+  if (answer == "no" || answer == "n") return session_.answer_question(false);
+  return note("answer yes or no (Esc: no)", true);
+}
+
+unsigned App::cancel_ask() {
+  s_.notice.clear();
+  if (!s_.session.password_for.empty()) {
+    s_.ask_input.take_secret();
+    return session_.cancel_sign_in();
+  }
+  s_.ask_input.clear();
+  return session_.answer_question(false);
+}
+
 // A block of pasted text (Screen reads pastes in bulk) goes into the line
 // in one piece.  Line breaks become spaces, as typed ones do in a paste: a
 // paste never sends.  Past kMaxPasteBytes the rest is dropped, and said so
@@ -475,7 +522,7 @@ unsigned App::paste_text(std::string_view text) {
     while (cut > 0 && (static_cast<unsigned char>(clean[cut]) & 0xC0) == 0x80) --cut;  // whole characters
     clean.resize(cut);
   }
-  (s_.prompt.active ? s_.prompt_input : s_.input).insert_text(clean);
+  (s_.asking() ? s_.ask_input : s_.prompt.active ? s_.prompt_input : s_.input).insert_text(clean);
   return kInput;
 }
 

@@ -54,6 +54,11 @@ struct Options {
   bool bell = true;
   bool color = true;
   bool plain = false;
+  bool tls = false;   // --tls: connect with TLS unless /connect --no-tls
+  std::string user;   // --user: the account to sign in to after HELLO
+  // --password-file, or in --plain a terminal with echo off; empty: the
+  // full-screen UI asks with its hidden input line.
+  Session::PasswordSource password_source;
 };
 
 // A menu item that asks for arguments walks through these steps.
@@ -75,6 +80,7 @@ struct State {
   Prompt prompt;
   LineEditor input;
   LineEditor prompt_input;
+  LineEditor ask_input{0};  // the trust question and the password: no history
   std::string notice;  // one-line hint or error under the panes
   bool notice_is_error = false;
   bool pasting = false;
@@ -83,6 +89,8 @@ struct State {
   Layout layout = compute_layout(0, 0);
 
   bool connected() const { return session.connected(); }
+  // The session waits for an answer only the user can give.
+  bool asking() const { return !session.question.empty() || !session.password_for.empty(); }
   Phase phase() const { return session.phase; }
 };
 
@@ -169,6 +177,9 @@ class App {
   unsigned start_prompt(MenuItem action);
   unsigned advance_prompt();
   unsigned cancel_prompt();
+  unsigned key_ask(const Key& key);
+  unsigned submit_ask();
+  unsigned cancel_ask();
   unsigned scroll_by(long lines);
   long max_scroll() const;
   unsigned select_next_client(int steps);

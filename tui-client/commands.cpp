@@ -50,12 +50,30 @@ ParseResult parse_connect(std::string_view args) {
   Command c;
   c.kind = CommandKind::Connect;
   std::string_view host = next_word(args);
+  // A flag, not a bare word: "tls" could be a host name.
+  if (host == "--tls" || host == "--no-tls") {
+    c.tls = host == "--tls" ? Command::Tls::On : Command::Tls::Off;
+    host = next_word(args);
+  }
   std::string_view port = next_word(args);
-  if (!trim(args).empty()) return fail("usage: /connect [HOST [PORT]]");
+  if (!trim(args).empty()) return fail("usage: /connect [--tls|--no-tls] [HOST [PORT]]");
   if (!host.empty()) c.host = host;
   if (!port.empty()) {
     if (!parse_port(port)) return fail("port must be a number from 1 to 65535");
     c.port = port;
+    c.port_given = true;
+  }
+  return done(c);
+}
+
+// The password is never an argument: it is asked for (hidden) or read
+// from --password-file.
+ParseResult parse_auth(std::string_view args) {
+  Command c;
+  c.kind = CommandKind::Auth;
+  c.text = next_word(args);
+  if (c.text.empty() || !trim(args).empty()) {
+    return fail("usage: /auth NAME (the password is asked for, never typed on the command)");
   }
   return done(c);
 }
@@ -149,6 +167,7 @@ ParseResult parse_command(std::string_view line) {
   std::string_view rest = line.substr(1);
   const std::string_view name = next_word(rest);
   if (name == "connect") return parse_connect(rest);
+  if (name == "auth") return parse_auth(rest);
   if (name == "disconnect") return parse_no_args(CommandKind::Disconnect, name, rest);
   if (name == "time") return parse_time(rest);
   if (name == "name") return parse_no_args(CommandKind::Name, name, rest);
@@ -162,11 +181,14 @@ ParseResult parse_command(std::string_view line) {
 }
 
 std::vector<std::string> command_names() {
-  return {"connect", "disconnect", "time", "name", "list", "send", "msg", "whois", "nick", "help", "quit", "exit"};
+  return {"connect", "auth", "disconnect", "time", "name", "list", "send", "msg", "whois", "nick", "help", "quit", "exit"};
 }
 
 const char* command_help() {
-  return "/connect [HOST [PORT]]  connect (default 127.0.0.1 2555)\n"
+  return "/connect [--tls|--no-tls] [HOST [PORT]]\n"
+         "                        connect (default 127.0.0.1 2555, with TLS 2556);\n"
+         "                        without a flag, TLS when sockchat was started with --tls\n"
+         "/auth NAME              sign in to account NAME (the password is asked for)\n"
          "/disconnect             say goodbye and close the connection\n"
          "/time [N]               the server's time; N (up to 10000) pipelined requests\n"
          "/name                   the server's name\n"

@@ -1,5 +1,5 @@
 // The input line's language: slash commands and plain text.  Pure.
-//   /connect [HOST [PORT]]  /disconnect  /time [N]  /name  /list
+//   /connect [--tls|--no-tls] [HOST [PORT]]  /auth NAME  /disconnect  /time [N]  /name  /list
 //   /send NICK|ID TEXT (also /msg)  /whois NICK|ID  /nick NAME  /help  /quit
 // A line without a leading '/' is text for the selected client; "//" at the
 // start sends the text with one leading '/'.
@@ -14,12 +14,14 @@ namespace sc::tui {
 
 inline constexpr const char* kDefaultHost = "127.0.0.1";
 inline constexpr const char* kDefaultPortText = "2555";
+inline constexpr const char* kDefaultTlsPortText = "2556";  // sockchatd --tls-port
 inline constexpr int kMaxTimeBatch = 10000;
 
 enum class CommandKind {
   Empty,  // a blank line: nothing to do
   Say,    // text for the selected client
   Connect,
+  Auth,
   Disconnect,
   Time,
   Name,
@@ -35,10 +37,13 @@ struct Command {
   CommandKind kind = CommandKind::Empty;
   std::string host = kDefaultHost;    // Connect
   std::string port = kDefaultPortText;  // Connect
+  bool port_given = false;            // Connect: else 2556 for TLS
+  // Connect: --tls or --no-tls; Default: as on the command line.
+  enum class Tls : std::uint8_t { Default, On, Off } tls = Tls::Default;
   int count = 1;                      // Time: requests to pipeline
   std::uint32_t target = 0;           // Send: the id, when given as one
   std::string who;                    // Send, Whois: the nick, when given as one
-  std::string text;                   // Say, Send: the message; Nick: the nick
+  std::string text;                   // Say, Send: the message; Nick: the nick; Auth: the account
 };
 
 struct ParseResult {

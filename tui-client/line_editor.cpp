@@ -1,5 +1,7 @@
 #include "line_editor.hpp"
 
+#include <cstring>
+
 #include "sanitize.hpp"
 
 namespace sc::tui {
@@ -123,6 +125,13 @@ std::string LineEditor::submit() {
     history_.push_back(buf_);
     if (history_.size() > max_history_) history_.erase(history_.begin());
   }
+  clear();
+  return line;
+}
+
+std::string LineEditor::take_secret() {
+  std::string line = text();
+  explicit_bzero(buf_.data(), buf_.size() * sizeof(char32_t));
   clear();
   return line;
 }

@@ -33,6 +33,9 @@ class LineEditor {
 
   // Returns the line and clears it; a non-blank line joins the history.
   std::string submit();
+  // Like submit() without the history, and the buffer is wiped: for a
+  // password (best effort: earlier reallocations may have left copies).
+  std::string take_secret();
   void set_text(std::string_view utf8);  // cursor at the end
   void clear();
 

@@ -3,9 +3,13 @@
 // stdout, flushed at once, with control characters in caret notation.
 //
 // Output lines (stable; scripts may rely on them):
-//   connecting to HOST:PORT
+//   connecting to HOST:PORT [with TLS]
 //   connected to HOST:PORT as client ID (server NAME)
-//   connect failed: REASON
+//   connect failed: REASON (TLS: connect failed: refused HOST:PORT: WHY)
+//   security TLSv1.3 CIPHER, verified (CA)|(pinned key)|(known key) |
+//     security PLAINTEXT to non-loopback host (after "connected"; none
+//     for plaintext over loopback)
+//   signing in as NAME | signed in as NAME | sign-in as NAME failed: WHY
 //   nick NAME | nick NAME rejected: REASON; you have no nick
 //   time 2026-11-26 12:00:01.123 CST (UTC+08:00)
 //   N/N responses in X ms (rtt min/median/max A/B/C ms)

@@ -85,8 +85,10 @@ std::string status_text(const State& s) {
     case Phase::Closing: return t + "disconnecting from " + s.session.server;
     case Phase::Connected: break;
   }
-  t += "connected to " + s.session.server + "  |  you: " + std::to_string(s.session.hello.client_id) + " " +
-       (s.session.nick.empty() ? "(no nick)" : s.session.nick) + "  |  server: " + s.session.hello.server_name;
+  // The protection next to the address, where a narrow terminal keeps it.
+  t += "connected to " + s.session.server + " (" + security_status(s.session) + ")  |  you: " +
+       std::to_string(s.session.hello.client_id) + " " + (s.session.nick.empty() ? "(no nick)" : s.session.nick) +
+       "  |  server: " + s.session.hello.server_name;
   return t;
 }
 
@@ -202,10 +204,13 @@ void paint_clients(const State& s) {
     std::string line = sel ? ">" : " ";
     line.append(std::to_string(id)).append(" ").append(e.nick.empty() ? "-" : e.nick);
     const bool you = id == s.session.hello.client_id;
+    // Only our own account can be marked: LIST and PRESENCE do not say
+    // which entries are signed in (PROTOCOL.md), only AUTH's answer does.
+    const std::string suffix = !you ? "" : s.session.account.empty() ? " (you)" : " (you, account)";
     // A long nick is cut, never the "(you)" after it.
-    const int suffix_w = you ? 6 : 0;
+    const int suffix_w = static_cast<int>(suffix.size());
     const int used = draw_text(y, r.x, r.w - suffix_w, line, you ? (a | A_BOLD) : a);
-    if (you) draw_text(y, r.x + used, suffix_w, " (you)", a | A_BOLD);
+    if (you) draw_text(y, r.x + used, suffix_w, suffix, a | A_BOLD);
     draw_text(y + 1, r.x + 3, r.w - 3, format_addr(e.addr), A_DIM);
     y += 2;
   }
@@ -232,9 +237,11 @@ void paint_bottom(const State& s) {
   draw_text(l.hint_row, 1, l.cols - 1, hint_text(s), hint_attr);
   const std::string label = input_label(s);
   const int label_w = draw_text(l.input_row, 0, l.cols / 2, label, A_BOLD);
-  const LineEditor& ed = s.prompt.active ? s.prompt_input : s.input;
+  const LineEditor& ed = s.asking() ? s.ask_input : s.prompt.active ? s.prompt_input : s.input;
   const int field = l.cols - label_w - 1;
-  const LineEditor::View v = ed.view(field);
+  LineEditor::View v = ed.view(field);
+  // A password shows nothing, not even its length.
+  if (!s.session.password_for.empty()) v = LineEditor::View{};
   draw_text(l.input_row, label_w, field, v.text, A_NORMAL);
   // Scroll markers: the right one in the column the field leaves free, the
   // left one over the label's trailing space.

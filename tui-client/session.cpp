@@ -1,6 +1,7 @@
 #include "session.hpp"
 
 #include <algorithm>
+#include <cstring>
 
 #include "timefmt.hpp"
 
@@ -45,8 +46,30 @@ bool is_ok(const Header& h) { return h.status == static_cast<std::uint8_t>(Statu
 
 }  // namespace
 
+std::string security_text(const Security& s) {
+  if (!s.tls) return s.loopback ? "plaintext (loopback)" : "PLAINTEXT to non-loopback host";
+  switch (s.trust) {
+    case Security::Trust::Ca: return s.protocol + ", verified (CA)";
+    case Security::Trust::PinnedKey: return s.protocol + ", verified (pinned key)";
+    case Security::Trust::KnownKey: return s.protocol + ", verified (known key)";
+    case Security::Trust::NewKey: return s.protocol + ", key trusted now (first use)";
+    case Security::Trust::None: break;
+  }
+  return s.protocol + ", NOT verified";
+}
+
+std::string security_status(const SessionState& s) {
+  if (s.phase != Phase::Connected && s.phase != Phase::Closing) return {};
+  std::string t = security_text(s.security);
+  if (!s.account.empty()) t += ", signed in as " + s.account;
+  return t;
+}
+
 std::string status_word(Status s) {
   switch (s) {
+    case Status::AuthRequired: return "sign-in required (/auth NAME)";
+    case Status::AuthFailed: return "wrong account name or password";
+    case Status::EncryptionRequired: return "the server takes passwords only over TLS (connect with --tls)";
     case Status::NoSuchClient: return "no such client";
     case Status::NotDelivered: return "not acknowledged";
     case Status::RateLimited: return "rate limited";
@@ -66,7 +89,9 @@ Session::~Session() {
 
 int Session::wake_fd() const { return conn_ ? conn_->wake_fd() : -1; }
 
-int Session::write_fd() const { return conn_ && queued_bytes() > 0 ? conn_->write_fd() : -1; }
+int Session::write_fd() const {
+  return conn_ && (queued_bytes() > 0 || conn_->output_waiting()) ? conn_->write_fd() : -1;
+}
 
 bool Session::take_bell() {
   const bool b = bell_;
@@ -89,18 +114,68 @@ std::string Session::client_label(std::uint32_t id) const {
 // --------------------------------------------------------------------------
 // Commands.
 
-unsigned Session::connect(const std::string& host, const std::string& port) {
+unsigned Session::connect(const std::string& host, const std::string& port, bool tls) {
   last_host_ = host;
   last_port_ = port;
   std::string err;
-  conn_ = connector_(host, port, err);
+  conn_ = connector_(host, port, tls, err);
   connect_failed_ = !conn_;
   if (!conn_) return add(LineKind::Error, "connect failed: " + err) | kStatus | kMenu;
   s_.phase = Phase::Connecting;
   s_.server = conn_->peer_text();
   farewell_.clear();
   last_id_ = 0;
-  return add(LineKind::Info, "connecting to " + s_.server) | kStatus | kMenu;
+  subscribed_ = false;
+  return add(LineKind::Info, std::string("connecting to ") + s_.server + (tls ? " with TLS" : "")) | kStatus | kMenu;
+}
+
+unsigned Session::answer_question(bool trust) {
+  if (!conn_ || s_.question.empty()) return kNothing;
+  s_.question.clear();
+  conn_->answer(trust);
+  return add(LineKind::Info, trust ? "trusting the key" : "not trusting the key") | kStatus | kInput;
+}
+
+unsigned Session::begin_sign_in(const std::string& account) {
+  std::string_view why;
+  if (check_nick(account, &why) != Status::Ok) {
+    return add(LineKind::Error, "error: " + account + " cannot be an account name: " + std::string(why));
+  }
+  if (!s_.connected()) return add(LineKind::Error, "error: not connected; sign-in needs a connection");
+  if (!s_.account.empty()) return add(LineKind::Error, "error: already signed in as " + s_.account);
+  if (!password_source_) {
+    s_.password_for = account;  // the UI asks, hidden, and calls sign_in()
+    return kInput | kStatus;
+  }
+  std::string password, err;
+  if (!password_source_(account, password, err)) return add(LineKind::Error, "sign-in as " + account + ": " + err);
+  return sign_in(account, password);
+}
+
+unsigned Session::cancel_sign_in() {
+  if (s_.password_for.empty()) return kNothing;
+  s_.password_for.clear();
+  return add(LineKind::Info, "sign-in cancelled") | kInput;
+}
+
+// The password lives in `password`, the payload and out_ only until sent:
+// each is wiped (explicit_bzero, which the compiler may not drop).
+unsigned Session::sign_in(const std::string& account, std::string& password) {
+  s_.password_for.clear();
+  if (password.empty() || password.size() > kMaxPasswordBytes || !valid_utf8(password)) {
+    explicit_bzero(password.data(), password.size());
+    return add(LineKind::Error, "sign-in as " + account + ": a password is 1 to 255 bytes of UTF-8") | kInput;
+  }
+  Bytes payload;
+  payload.reserve(2 + account.size() + 4 + password.size());  // no reallocation leaves a copy behind
+  put_auth(payload, AuthRequest{account, password});
+  explicit_bzero(password.data(), password.size());
+  Pending p;
+  p.account = account;
+  secret_out_ = true;
+  const bool ok = request(Type::Auth, payload, p);
+  explicit_bzero(payload.data(), payload.size());
+  return (ok ? add(LineKind::Info, "signing in as " + account) : kEverything) | kInput;
 }
 
 unsigned Session::disconnect() {
@@ -178,8 +253,11 @@ bool Session::request(Type type, const Bytes& payload, Pending p) {
   p.sent = now_();
   pending_[id] = std::move(p);
   Bytes frame;
+  frame.reserve(kHeaderSize + payload.size());  // one buffer: no stray copy of a password
   put_frame(frame, Kind::Request, static_cast<std::uint8_t>(type), 0, id, view(payload));
-  return queue(frame);
+  const bool ok = queue(frame);
+  if (type == Type::Auth) explicit_bzero(frame.data(), frame.size());
+  return ok;
 }
 
 // Appends and writes what the kernel takes now.  False when that dropped
@@ -213,8 +291,22 @@ bool Session::flush() {
     out_done_ += r.bytes;
     last_progress_ = now_();
   }
+  if (conn_ && queued_bytes() == 0 && conn_->output_waiting()) {
+    const WriteResult r = conn_->flush_output();
+    if (r.broken) {
+      drop("connection lost: " + r.why, LineKind::Error);
+      return false;
+    }
+  }
+  if (secret_out_ && queued_bytes() == 0) {  // the password went out: wipe what held it
+    explicit_bzero(out_.data(), out_.size());
+    out_.clear();
+    out_done_ = 0;
+    secret_out_ = false;
+  }
   // Compact only now and then: erasing the front on every write is quadratic.
-  if (out_done_ > 0 && out_done_ * 2 >= out_.size()) {
+  // Not while a password is in it: the move would leave copies behind.
+  if (!secret_out_ && out_done_ > 0 && out_done_ * 2 >= out_.size()) {
     out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(out_done_));
     out_done_ = 0;
   }
@@ -254,6 +346,7 @@ unsigned Session::handle(Incoming& in) {
   if (in.what == Incoming::What::Connected || in.what == Incoming::What::Failed) {
     return on_connect_outcome(in);
   }
+  if (in.what == Incoming::What::Question) return on_question(in);
   if (in.what == Incoming::What::Closed) {
     if (s_.phase == Phase::Closing) return drop("disconnected", LineKind::Info);
     // After SHUTDOWN or ERROR the close was announced: not a loss.
@@ -272,8 +365,18 @@ unsigned Session::on_connect_outcome(const Incoming& in) {
     return drop("connect failed: " + in.why, LineKind::Error);
   }
   s_.phase = Phase::Greeting;
+  s_.question.clear();
+  s_.security = in.security;
   last_sent_ = last_received_ = now_();  // the greeting timeout starts now
+  if (!in.why.empty()) return add(LineKind::Info, in.why) | kStatus;
   return kStatus;
+}
+
+// The receiver waits for the user; the line says what is asked, the UI
+// (which reads question) takes the answer.
+unsigned Session::on_question(const Incoming& in) {
+  s_.question = in.why;
+  return add(LineKind::Error, in.why) | kStatus | kInput;
 }
 
 unsigned Session::handle_indication(const Header& h, ByteView p) {
@@ -307,13 +410,34 @@ unsigned Session::on_hello(ByteView p) {
   unsigned d = add(LineKind::Info, "connected to " + s_.server + " as client " +
                                        std::to_string(s_.hello.client_id) + " (server " +
                                        s_.hello.server_name + ")");
+  // A line of its own, so the "connected" line stays what scripts expect;
+  // plaintext over loopback is the quiet, usual case.
+  if (s_.security.tls || !s_.security.loopback) {
+    d |= add(s_.security.tls ? LineKind::Info : LineKind::Error, "security " + security_text(s_.security));
+  }
+  // An account's name is its nick: no NICK when signing in.
+  if (!account_.empty()) {
+    d |= begin_sign_in(account_);
+    return d | (s_.sign_in_required() ? kNothing : after_hello_requests()) | kEverything;
+  }
+  if (s_.sign_in_required()) {
+    return d | add(LineKind::Info, "this server requires sign-in: /auth NAME (or --user NAME)") | kEverything;
+  }
   if (!wanted_nick_.empty()) d |= ask_nick(wanted_nick_);
+  return d | after_hello_requests() | kEverything;
+}
+
+// Presence and the client list; with SIGN_IN_REQUIRED only after AUTH,
+// which they would otherwise fail with AUTH_REQUIRED.
+unsigned Session::after_hello_requests() {
+  if (subscribed_) return kNothing;
+  subscribed_ = true;
   Bytes flags;
   put_u8(flags, kSubscribePresence);
   Pending quiet;
   quiet.quiet = true;
   if (request(Type::Subscribe, flags, Pending{})) request(Type::List, {}, quiet);
-  return d | kEverything;
+  return conn_ ? kNothing : kEverything;
 }
 
 unsigned Session::on_message(const Header& h, ByteView p) {
@@ -381,6 +505,7 @@ unsigned Session::handle_response(const Incoming& in) {
     case Type::List: return on_list(pd, h, p);
     case Type::Send: return on_send_result(pd, h, p);
     case Type::Nick: return on_nick_result(pd, h, p);
+    case Type::Auth: return on_auth_result(pd, h, p);
     case Type::Bye: return drop("disconnected", LineKind::Info);
     case Type::Name:
       if (is_ok(h)) {
@@ -433,8 +558,12 @@ unsigned Session::finish_batch(const char* why) {
 unsigned Session::on_list(const Pending& pd, const Header& h, ByteView p) {
   std::vector<Entry> entries;
   std::string_view why;
-  if (!is_ok(h) || decode_list_reply(p, entries, &why) != Status::Ok) {
-    return add(LineKind::Error, "LIST failed: " + std::string(why) + error_text(h, p));
+  if (!is_ok(h)) {
+    return add(LineKind::Error, "LIST failed: " + status_word(static_cast<Status>(h.status)) + " (" +
+                                    error_text(h, p) + ")");
+  }
+  if (decode_list_reply(p, entries, &why) != Status::Ok) {
+    return add(LineKind::Error, "LIST failed: " + std::string(why));
   }
   s_.clients.clear();
   for (const Entry& e : entries) s_.clients[e.id] = e;
@@ -481,11 +610,30 @@ unsigned Session::on_nick_result(const Pending& pd, const Header& h, ByteView p)
   return add(LineKind::Error, "nick " + pd.nick + " rejected: " + why + "; " + keep);
 }
 
+unsigned Session::on_auth_result(const Pending& pd, const Header& h, ByteView p) {
+  const auto status = static_cast<Status>(h.status);
+  if (is_ok(h)) {
+    std::string account;
+    std::string_view why;
+    if (decode_auth_reply(p, account, &why) != Status::Ok) account = pd.account;
+    s_.account = s_.nick = account;
+    unsigned d = add(LineKind::Info, "signed in as " + account) | kStatus | kClients;
+    return d | after_hello_requests();
+  }
+  if (status == Status::UnknownType) {
+    return add(LineKind::Error, "sign-in as " + pd.account + " failed: this server has no accounts");
+  }
+  return add(LineKind::Error, "sign-in as " + pd.account + " failed: " + status_word(status) + " (" +
+                                  error_text(h, p) + ")");
+}
+
 unsigned Session::drop(const std::string& line, LineKind kind) {
   if (!conn_) return kNothing;
   conn_->close();
   conn_.reset();
   events_waiting_ = false;
+  if (secret_out_) explicit_bzero(out_.data(), out_.size());
+  secret_out_ = false;
   out_.clear();
   out_done_ = 0;
   unsigned d = finish_batch("connection closed");

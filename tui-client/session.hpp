@@ -41,8 +41,16 @@ struct SessionState {
   Hello hello;         // valid once phase is Connected
   std::string nick;    // our nick as the server knows it
   std::map<std::uint32_t, Entry> clients;
+  Security security;         // known once connected
+  std::string question;      // Connecting: the receiver waits for a yes or no
+  std::string password_for;  // an account whose password the UI should ask for
+  std::string account;       // signed in as; the protocol tells no one else's
   bool connected() const { return phase == Phase::Connected; }
+  bool sign_in_required() const { return (hello.flags & kHelloSignInRequired) != 0; }
 };
+
+// The line the status bar shows about the connection's protection.
+std::string security_status(const SessionState& s);
 
 // Words for a failure status, for people: "no such client", "nick in use".
 std::string status_word(Status s);
@@ -62,9 +70,33 @@ class Session {
   void set_plain(bool plain) { plain_ = plain; }
   // The nick asked for after each HELLO; empty: stay nickless.
   void set_wanted_nick(std::string nick) { wanted_nick_ = std::move(nick); }
+  // Reads a password for an account (--password-file, or a terminal with
+  // echo off in --plain); false with `why`.  Without one, the UI asks
+  // (password_for in the state) and calls sign_in().
+  using PasswordSource = std::function<bool(const std::string& account, std::string& password, std::string& why)>;
+  // The account signed in to after each HELLO (--user); empty: none.
+  void set_account(std::string account, PasswordSource source) {
+    account_ = std::move(account);
+    password_source_ = std::move(source);
+  }
+  // TLS for connect() when the command does not say (--tls).
+  void set_tls_default(bool tls) {
+    tls_default_ = tls;
+    last_port_ = tls ? "2556" : "2555";  // what the Connect prompt offers
+  }
+  bool tls_default() const { return tls_default_; }
 
   // Commands.  The caller checks the phase first (the UI explains refusals).
-  unsigned connect(const std::string& host, const std::string& port);
+  unsigned connect(const std::string& host, const std::string& port, bool tls);
+  unsigned connect(const std::string& host, const std::string& port) { return connect(host, port, tls_default_); }
+  // The user's answer to the question in the state.
+  unsigned answer_question(bool trust);
+  // /auth NAME: with a PasswordSource it signs in at once, else it sets
+  // password_for for the UI.
+  unsigned begin_sign_in(const std::string& account);
+  // Sends AUTH and wipes `password`.
+  unsigned sign_in(const std::string& account, std::string& password);
+  unsigned cancel_sign_in();
   unsigned disconnect();  // BYE when connected; cancels a connect in progress
   unsigned ask_time(int count);
   unsigned ask_name();
@@ -103,6 +135,7 @@ class Session {
     std::string nick;             // Nick: the one asked for
     bool quiet = false;           // List after HELLO: update the pane only
     bool in_batch = false;        // Time: part of /time N
+    std::string account;          // Auth: the account asked for
   };
   struct TimeBatch {
     bool active = false;
@@ -133,6 +166,9 @@ class Session {
   unsigned on_list(const Pending& pd, const Header& h, ByteView p);
   unsigned on_send_result(const Pending& pd, const Header& h, ByteView p);
   unsigned on_nick_result(const Pending& pd, const Header& h, ByteView p);
+  unsigned on_auth_result(const Pending& pd, const Header& h, ByteView p);
+  unsigned after_hello_requests();
+  unsigned on_question(const Incoming& in);
   unsigned finish_batch(const char* why);
   std::string error_text(const Header& h, ByteView p) const;
 
@@ -142,6 +178,11 @@ class Session {
   Now now_;
   bool plain_ = false;
   std::string wanted_nick_;
+  std::string account_;
+  PasswordSource password_source_;
+  bool tls_default_ = false;
+  bool secret_out_ = false;   // out_ held a password: wipe it once written
+  bool subscribed_ = false;   // SUBSCRIBE and LIST sent on this connection
 
   std::unique_ptr<Transport> conn_;
   std::uint32_t last_id_ = 0;

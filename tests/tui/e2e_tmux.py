@@ -13,11 +13,13 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from scserver import Server, hanging_port  # noqa: E402
+from scserver import Server, hanging_port, wait_for_port  # noqa: E402
+from sccerts import key_fingerprint, self_signed  # noqa: E402
 from sctmux import Failure, Tmux  # noqa: E402
 
 SOCKCHATD, SOCKCHAT = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
@@ -350,6 +352,65 @@ def scenario(server):
     async_connect_and_input_markers(server)
 
 
+def wrapped(text):
+    """A pattern for text that the messages pane may wrap at any space."""
+    return r"[\s\u2502]+".join(re.escape(w) for w in text.split(" "))
+
+
+def launch_tls(pane, port, xdg, run):
+    # Each run echoes its own marker: earlier runs' EXIT= lines stay on screen.
+    typed(pane, "XDG_DATA_HOME=%s %s --nick tofu --no-bell --tls 127.0.0.1 %d; echo TOFU%d-EXIT=$?"
+          % (xdg, SOCKCHAT, port, run))
+    keys(pane, "Enter")
+
+
+def quit_client(pane, run, what):
+    keys(pane, "F10")
+    wait_for(pane, r"^TOFU%d-EXIT=0" % run, what)
+
+
+def tofu_question(d):
+    """Trust on first use in the full-screen UI: the question shows the key,
+    yes remembers it, the next start accepts it silently, a changed key is
+    refused naming the file and line."""
+    self_signed(d, "tofu")
+    fp = key_fingerprint(os.path.join(d, "tofu.pem"))
+    port_file = os.path.join(d, "tls-port")
+    server = Server(SOCKCHATD, *SERVER_ARGS, "--tls-cert", os.path.join(d, "tofu.pem"),
+                    "--tls-key", os.path.join(d, "tofu.key"), "--tls-port", "0", "--tls-port-file", port_file)
+    try:
+        port = wait_for_port(port_file, server.proc.poll)
+        xdg = os.path.join(d, "xdg")
+        known = os.path.join(xdg, "sockchat", "known_servers")
+        pane = "e2e:0"
+        launch_tls(pane, port, xdg, 1)
+        wait_for(pane, r"Trust this key\? \(yes/no\):", "TOFU: the input line asks")
+        wait_for(pane, wrapped("Its key is " + fp + "."), "TOFU: the question shows the key's SHA-256 fingerprint")
+        typed(pane, "yes")
+        keys(pane, "Enter")
+        wait_for(pane, wrapped("remembered the key of 127.0.0.1:%d in %s line 1" % (port, known)),
+                 "TOFU: yes remembers the key, naming file and line")
+        wait_for(pane, r"key trusted now \(first use\)", "TOFU: the status line says the key was trusted now")
+        with open(known) as f:
+            if f.read() != "127.0.0.1:%d %s\n" % (port, fp):
+                raise Failure("known_servers does not hold the one expected line")
+        print("ok   TOFU: known_servers holds host:port and the fingerprint")
+        quit_client(pane, 1, "TOFU: quit after trusting")
+        launch_tls(pane, port, xdg, 2)
+        wait_for(pane, r"verified \(known key\)", "TOFU: the remembered key is accepted without a question")
+        if "Trust this key" in capture(pane):
+            raise Failure("asked again about a remembered key")
+        quit_client(pane, 2, "TOFU: quit after the known key")
+        with open(known, "w") as f:
+            f.write("127.0.0.1:%d SHA256:%s\n" % (port, "A" * 43))
+        launch_tls(pane, port, xdg, 3)
+        wait_for(pane, r"THE SERVER'S KEY HAS CHANGED", "TOFU: a changed key is refused loudly")
+        wait_for(pane, wrapped("remove line 1 of " + known), "TOFU: the refusal names the file and line")
+        quit_client(pane, 3, "TOFU: quit after the refusal")
+    finally:
+        server.stop()
+
+
 def main():
     if shutil.which("tmux") is None:
         print("SKIP: tmux is not installed (scripts/test installs it)")
@@ -361,6 +422,11 @@ def main():
     try:
         server = Server(SOCKCHATD, *SERVER_ARGS)
         scenario(server)
+        if shutil.which("openssl") is None:
+            print("note: openssl not installed; the TOFU question is not tested")
+        else:
+            with tempfile.TemporaryDirectory(prefix="sockchat-e2e-tofu-") as d:
+                tofu_question(d)
         print("0 failed")
         return 0
     except Failure as e:

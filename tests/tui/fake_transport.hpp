@@ -22,6 +22,8 @@ struct FakeWire {
   bool closed = false;
   int connects = 0;
   std::string last_host, last_port;
+  bool last_tls = false;
+  std::vector<bool> answers;         // the user's answers to Question events
 
   // The requests written so far, decoded (the written bytes are consumed).
   struct Request {
@@ -59,6 +61,7 @@ class FakeTransport final : public Transport {
     wire_->written.insert(wire_->written.end(), data, data + n);
     return WriteResult{n, false, {}};
   }
+  void answer(bool trust) override { wire_->answers.push_back(trust); }
   void close() override { wire_->closed = true; }
   const std::string& peer_text() const override { return peer_; }
 
@@ -68,7 +71,8 @@ class FakeTransport final : public Transport {
 };
 
 inline Connector fake_connector(std::shared_ptr<FakeWire> wire) {
-  return [wire](const std::string& host, const std::string& port, std::string&) -> std::unique_ptr<Transport> {
+  return [wire](const std::string& host, const std::string& port, bool tls, std::string&) -> std::unique_ptr<Transport> {
+    wire->last_tls = tls;
     ++wire->connects;
     wire->last_host = host;
     wire->last_port = port;
@@ -83,6 +87,23 @@ struct FakeClock {
     return [this] { return now; };
   }
 };
+
+// A Session over a fake transport and a fake clock, for the tests that
+// play the server.
+struct SessionRig {
+  std::shared_ptr<FakeWire> wire = std::make_shared<FakeWire>();
+  FakeClock clock;
+  SessionState state;
+  Scrollback log;
+  Session session{state, log, fake_connector(wire), clock.fn()};
+
+  void deliver(Incoming in) {
+    wire->events.push_back(std::move(in));
+    session.on_ready();
+  }
+};
+
+inline Type type_of(const FakeWire::Request& r) { return static_cast<Type>(r.header.type); }
 
 inline Incoming event(Incoming::What what, std::string why = {}) {
   Incoming in;
@@ -106,7 +127,8 @@ inline Incoming response(const FakeWire::Request& r, Status status = Status::Ok,
   return frame(Kind::Response, static_cast<Type>(r.header.type), status, r.header.id, std::move(payload));
 }
 
-inline Incoming hello(std::uint32_t id, std::uint16_t heartbeat_s = 10, std::uint16_t idle_s = 30) {
+inline Incoming hello(std::uint32_t id, std::uint16_t heartbeat_s = 10, std::uint16_t idle_s = 30,
+                      std::uint8_t flags = 0) {
   Hello h;
   h.client_id = id;
   h.heartbeat_s = heartbeat_s;
@@ -114,6 +136,7 @@ inline Incoming hello(std::uint32_t id, std::uint16_t heartbeat_s = 10, std::uin
   h.delivery_timeout_s = 5;
   h.max_payload = 65536;
   h.server_name = "fake";
+  h.flags = flags;
   Bytes p;
   put_hello(p, h);
   return frame(Kind::Indication, Type::Hello, Status::Ok, 0, std::move(p));

@@ -27,11 +27,19 @@ Key code(Key::Code c, int function = 0) {
   return k;
 }
 
+Options default_options() {
+  Options o;
+  o.nick = "me";
+  return o;
+}
+
 struct Rig {
   std::shared_ptr<FakeWire> wire = std::make_shared<FakeWire>();
-  App app{Options{"me", true, true, false}, fake_connector(wire)};
+  App app;
 
-  Rig() { app.on_resize(40, 160); }
+  explicit Rig(Options options = default_options()) : app(std::move(options), fake_connector(wire)) {
+    app.on_resize(40, 160);
+  }
 
   // Connected as client 1 with alice (2) and bob (3) in the list.
   void connect() {

@@ -10,13 +10,7 @@ using namespace sc::tui::test;
 
 namespace {
 
-struct Rig {
-  std::shared_ptr<FakeWire> wire = std::make_shared<FakeWire>();
-  FakeClock clock;
-  SessionState state;
-  Scrollback log;
-  Session session{state, log, fake_connector(wire), clock.fn()};
-
+struct Rig : SessionRig {
   // Connects and takes the HELLO; answers nothing yet.
   std::vector<FakeWire::Request> connect(std::uint32_t id = 1, std::uint16_t heartbeat_s = 10,
                                          std::uint16_t idle_s = 30) {
@@ -26,13 +20,7 @@ struct Rig {
     session.on_ready();
     return wire->requests();
   }
-  void deliver(Incoming in) {
-    wire->events.push_back(std::move(in));
-    session.on_ready();
-  }
 };
-
-Type type_of(const FakeWire::Request& r) { return static_cast<Type>(r.header.type); }
 
 }  // namespace
 
