@@ -4,12 +4,14 @@
 #include <time.h>
 
 #include <atomic>
+#include <memory>
 #include <cstdint>
 #include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "server/accounts.hpp"
 #include "server/delivery.hpp"
 #include "server/options.hpp"
 #include "server/registry.hpp"
@@ -52,9 +54,12 @@ class Reaper {
 };
 
 struct Shared {
-  Shared(const Options& o, int reaper_wake_fd) : opts(o), reaper(reaper_wake_fd) {}
+  Shared(const Options& o, int reaper_wake_fd, std::shared_ptr<Accounts> a)
+      : opts(o), accounts(std::move(a)), reaper(reaper_wake_fd) {}
 
   const Options& opts;
+  // Null without --accounts.
+  const std::shared_ptr<Accounts> accounts;
   Registry registry;
   Deliveries deliveries;
   Reaper reaper;
