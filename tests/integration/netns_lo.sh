@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Runs the test binary given as $1 in a network namespace of its own whose
 # loopback interface also carries a documentation address (198.51.100.10,
-# TEST-NET-1), which is not a loopback address: the server there sees its
-# clients come from 198.51.100.10.  The namespace is anonymous (unshare), so
-# it disappears with the last process in it, however the test ends; no
-# traffic leaves it: lo is its only interface.  Skips (exit 77) when not root or when network
-# namespaces are not available.
+# TEST-NET-2), which is not a loopback address: the server there sees its
+# clients come from 198.51.100.10.  The namespace is anonymous (unshare),
+# so it disappears with the last process in it, however the test ends; no
+# traffic leaves it: lo is its only interface.  Skips (exit 77) when not
+# root or when network namespaces are not available.
 set -u
 test_bin=$1
 
