@@ -6,6 +6,7 @@
 #include <openssl/crypto.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -149,6 +150,24 @@ bool verify(const AccountSet& set, std::string_view name, std::string_view passw
   const Account* a = set.find(name);
   const bool matches = password_matches(password, a != nullptr ? a->hash : set.dummy_hash());
   return a != nullptr && matches;
+}
+
+bool CryptGate::enter(const std::function<bool()>& give_up) {
+  std::unique_lock lock(mu_);
+  while (free_ == 0) {
+    if (give_up()) return false;
+    cv_.wait_for(lock, std::chrono::milliseconds(50));
+  }
+  --free_;
+  return true;
+}
+
+void CryptGate::leave() {
+  {
+    std::lock_guard lock(mu_);
+    ++free_;
+  }
+  cv_.notify_one();
 }
 
 namespace {

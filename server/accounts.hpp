@@ -11,7 +11,9 @@
 // reload (SIGHUP) keeps the previous set.
 #pragma once
 
+#include <condition_variable>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -62,6 +64,23 @@ bool password_matches(std::string_view password, const std::string& hash);
 // an unknown name alike, and an unknown name runs crypt_r too (against the
 // dummy hash), so the time taken does not tell which names exist.
 bool verify(const AccountSet& set, std::string_view name, std::string_view password);
+
+// Bounds how many password checks run at once: a yescrypt check takes
+// 16 MiB and tens of ms of CPU, so a thousand simultaneous AUTHs must not
+// take 16 GiB.  A connection thread waits for a slot (only that connection
+// waits) and gives up when `give_up` says so, checked every 50 ms: a
+// server shutdown is not held up by a queue of sign-ins.
+class CryptGate {
+ public:
+  explicit CryptGate(unsigned slots) : free_(slots) {}
+  bool enter(const std::function<bool()>& give_up);
+  void leave();
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  unsigned free_;
+};
 
 // The file named by --accounts, shared by the connection threads and
 // replaced by the main thread on SIGHUP.

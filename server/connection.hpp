@@ -99,6 +99,7 @@ class Connection {
   void on_subscribe(const Frame& f);
   void on_bye(const Frame& f);
   void on_auth(const Frame& f);
+  void check_password(const Header& h, const AuthRequest& req);
   bool sign_in_required() const;
   bool refused_before_sign_in(const Header& h);
   void fail_sign_in(const Header& req, std::string_view account);

@@ -3,12 +3,14 @@
 
 #include <time.h>
 
+#include <algorithm>
 #include <atomic>
 #include <memory>
 #include <cstdint>
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "server/accounts.hpp"
@@ -60,6 +62,8 @@ struct Shared {
   const Options& opts;
   // Null without --accounts.
   const std::shared_ptr<Accounts> accounts;
+  // Password checks at once: one per core, at least two.
+  CryptGate crypt_gate{std::max(2u, std::thread::hardware_concurrency())};
   Registry registry;
   Deliveries deliveries;
   Reaper reaper;

@@ -1,17 +1,20 @@
-// Unit tests of sockchatd's accounts file parser and password check
-// (server/accounts.hpp).  Hashes are made here with libcrypt's own
+// Unit tests of sockchatd's accounts file parser, password check and crypt
+// gate (server/accounts.hpp).  Hashes are made here with libcrypt's own
 // crypt_gensalt_rn() and crypt_r(), except one fixed sha512crypt hash made
 // by a different implementation (see kOpensslHash).
 #include <crypt.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include <doctest/doctest.h>
 
@@ -186,4 +189,25 @@ TEST_CASE("accounts: loading a file; a failed reload keeps the old set; mode war
   CHECK(why.starts_with("cannot read accounts file " + path));
   CHECK(accounts.current()->find("bob") != nullptr);
   std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("crypt gate: at most N inside; a waiter enters when one leaves, or gives up") {
+  sc::server::CryptGate gate(2);
+  const auto never = [] { return false; };
+  REQUIRE(gate.enter(never));
+  REQUIRE(gate.enter(never));
+  // Full: a waiter that is told to give up (a shutdown) returns false.
+  int asked = 0;
+  CHECK(!gate.enter([&] { return ++asked >= 3; }));
+  CHECK(asked == 3);
+  // A waiter gets in once a slot is left.
+  std::atomic<bool> inside{false};
+  std::thread waiter([&] {
+    if (gate.enter(never)) inside = true;
+  });
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  CHECK(!inside);
+  gate.leave();
+  waiter.join();
+  CHECK(inside);
 }
