@@ -56,11 +56,34 @@ std::string nick_in_list(Client& observer, std::uint32_t id) {
   return "(not listed)";
 }
 
+bool subscribe(Client& c) {
+  check_ok(c.call(Type::Subscribe, view(u8_payload(kSubscribePresence))), Type::Subscribe);
+  return true;
+}
+
 // A signed-in client subscribed to presence events.
 void sign_in_and_subscribe(Client& c, const std::string& account, const std::string& password) {
   check_signed_in(auth(c, account, password), account);
-  check_ok(c.call(Type::Subscribe, view(u8_payload(kSubscribePresence))), Type::Subscribe);
+  subscribe(c);
 }
+
+// A server with guests, an observer subscribed to presence events, and a
+// guest whose JOINED the observer has seen.
+struct GuestsWatched {
+  Accounts a;
+  Server s{with_accounts(a, {"--allow-guests"})};
+  Client observer{s};
+  bool subscribed = subscribe(observer);  // before the guest connects
+  Client c{s};
+  GuestsWatched() { presence_of(observer, PresenceEvent::Joined, c.id()); }
+};
+
+// A server that requires sign-in, and one client of it.
+struct SignInRequired {
+  Accounts a;
+  Server s{with_accounts(a)};
+  Client c{s};
+};
 
 }  // namespace
 
@@ -82,10 +105,7 @@ TEST_CASE("sign-in: HELLO flags say whether sign-in is required") {
   CHECK((c.hello().flags & kHelloSignInRequired) == 0);
 }
 
-TEST_CASE("sign-in required: only TIME, NAME, PING, AUTH and BYE before AUTH; the rest AUTH_REQUIRED") {
-  Accounts a;
-  Server s(with_accounts(a));
-  Client c(s);
+TEST_CASE_FIXTURE(SignInRequired, "sign-in required: only TIME, NAME, PING, AUTH and BYE before AUTH; the rest AUTH_REQUIRED") {
   check_ok(c.call(Type::Time), Type::Time);
   check_ok(c.call(Type::Name), Type::Name);
   check_ok(c.call(Type::Ping, view(text_payload("x"))), Type::Ping);
@@ -132,10 +152,7 @@ TEST_CASE("sign-in required: a client joins LIST and presence only on AUTH, name
   check_ok(observer.response(req), Type::Send);
 }
 
-TEST_CASE("sign-in: a signed-in client cannot rename itself or sign in again") {
-  Accounts a;
-  Server s(with_accounts(a));
-  Client c(s);
+TEST_CASE_FIXTURE(SignInRequired, "sign-in: a signed-in client cannot rename itself or sign in again") {
   check_signed_in(auth(c, "carol", "yes yes"), "carol");  // yescrypt
   Client c2(s);
   check_signed_in(auth(c2, "erin", "blowfish"), "erin");  // bcrypt
@@ -147,10 +164,7 @@ TEST_CASE("sign-in: a signed-in client cannot rename itself or sign in again") {
   CHECK(again.text().find("already signed in as 'carol'") != std::string::npos);
 }
 
-TEST_CASE("sign-in: wrong password and unknown account both get AUTH_FAILED after the delay") {
-  Accounts a;
-  Server s(with_accounts(a));
-  Client c(s);
+TEST_CASE_FIXTURE(SignInRequired, "sign-in: wrong password and unknown account both get AUTH_FAILED after the delay") {
   for (const auto& [account, password] : {std::pair<std::string, std::string>{"alice", "not-the-password-17"},
                                           {"mallory", "correct horse"}}) {
     const std::string who = account;
@@ -197,13 +211,7 @@ TEST_CASE("sign-in: the delay holds that connection only; its pipelined requests
   CHECK(ping.text() == "after");
 }
 
-TEST_CASE("sign-in: the third failure is an ERROR AUTH_FAILED, then close") {
-  Accounts a;
-  Server s(with_accounts(a, {"--allow-guests"}));
-  Client observer(s);
-  check_ok(observer.call(Type::Subscribe, view(u8_payload(kSubscribePresence))), Type::Subscribe);
-  Client c(s);
-  presence_of(observer, PresenceEvent::Joined, c.id());
+TEST_CASE_FIXTURE(GuestsWatched, "sign-in: the third failure is an ERROR AUTH_FAILED, then close") {
   check_error(auth(c, "alice", "one"), Type::Auth, Status::AuthFailed);
   check_error(auth(c, "alice", "two"), Type::Auth, Status::AuthFailed);
   c.request(Type::Auth, view(auth_payload("alice", "three")));
@@ -218,13 +226,8 @@ TEST_CASE("sign-in: the third failure is an ERROR AUTH_FAILED, then close") {
   check_signed_in(auth(again, "alice", "correct horse"), "alice");
 }
 
-TEST_CASE("guests: in LIST at once; may not take an account's name or a look-alike; may sign in") {
-  Accounts a;
-  Server s(with_accounts(a, {"--allow-guests"}));
-  Client observer(s);
-  check_ok(observer.call(Type::Subscribe, view(u8_payload(kSubscribePresence))), Type::Subscribe);
-  Client guest(s);
-  presence_of(observer, PresenceEvent::Joined, guest.id());
+TEST_CASE_FIXTURE(GuestsWatched, "guests: in LIST at once; may not take an account's name or a look-alike; may sign in") {
+  Client& guest = c;
   CHECK(listed(observer, guest.id()));
   check_ok(guest.call(Type::List), Type::List);
   for (const char* name : {"alice", "ALICE", "a1ice"}) {
@@ -268,10 +271,7 @@ TEST_CASE("sign-in without accounts: AUTH_FAILED at once, saying so") {
   check_ok(c.call(Type::Time), Type::Time);
 }
 
-TEST_CASE("sign-in: malformed AUTH payloads are BAD_REQUEST and cost no attempt") {
-  Accounts a;
-  Server s(with_accounts(a));
-  Client c(s);
+TEST_CASE_FIXTURE(SignInRequired, "sign-in: malformed AUTH payloads are BAD_REQUEST and cost no attempt") {
   check_error(c.call(Type::Auth), Type::Auth, Status::BadRequest);
   Bytes no_password;
   put_str8(no_password, "alice");
@@ -338,10 +338,7 @@ TEST_CASE("AUTH costs 100 units of the request budget") {
   CHECK(third.text().find("AUTH costs 100") != std::string::npos);
 }
 
-TEST_CASE("sign-in: a server shutdown does not wait for a sign-in delay") {
-  Accounts a;
-  Server s(with_accounts(a));
-  Client c(s);
+TEST_CASE_FIXTURE(SignInRequired, "sign-in: a server shutdown does not wait for a sign-in delay") {
   const auto sent = Clock::now();
   const std::uint32_t id = c.request(Type::Auth, view(auth_payload("alice", "nope")));
   REQUIRE(log_shows(s, "failed sign-in as 'alice' (1 of 3)"));
