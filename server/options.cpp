@@ -49,10 +49,11 @@ constexpr const char* kHelp =
     "      --plain on|off         off: serve TLS only, nothing on --port (default: on)\n"
     "      --accounts FILE        accounts (name:crypt-hash lines); clients must sign in\n"
     "      --allow-guests         with --accounts: signing in is optional\n"
-    "                             (relative FILEs of --accounts, --tls-cert and --tls-key\n"
-    "                             are looked up in $CREDENTIALS_DIRECTORY when it is set)\n"
     "  -h, --help                 show this help and exit\n"
-    "  -V, --version              show the version and exit\n";
+    "  -V, --version              show the version and exit\n"
+    "\n"
+    "Relative FILEs of --tls-cert, --tls-key and --accounts are looked up in\n"
+    "$CREDENTIALS_DIRECTORY when it is set (systemd's LoadCredential=).\n";
 
 enum LongOnly : int {
   kHeartbeat = 256,
