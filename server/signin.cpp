@@ -19,18 +19,6 @@ constexpr auto kSignInFailureDelay = std::chrono::seconds(1);
 // The failure that closes the connection.
 constexpr int kMaxSignInFailures = 3;
 
-// Loopback peers may send a password in clear: it never crosses a network.
-// An IPv4-mapped peer is already reported as family 4; ::ffff:127.x too.
-bool is_loopback(const Addr& a) {
-  if (a.family == 4) return a.bytes[0] == 127;
-  static constexpr std::uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-  if (std::equal(a.bytes.begin(), a.bytes.begin() + 12, kMapped)) return a.bytes[12] == 127;
-  for (std::size_t i = 0; i < 15; ++i) {
-    if (a.bytes[i] != 0) return false;
-  }
-  return a.bytes[15] == 1;
-}
-
 bool allowed_before_sign_in(std::uint8_t type) {
   switch (static_cast<Type>(type)) {
     case Type::Time:
@@ -74,6 +62,7 @@ void Connection::on_auth(const Frame& f) {
   } else if (!sh_.accounts) {
     respond_error(f.header, Status::AuthFailed, "this server has no accounts");
   } else if (!peer_->tls() && !is_loopback(addr())) {
+    // Loopback peers may send a password in clear: it crosses no network.
     respond_error(f.header, Status::EncryptionRequired,
                   "sign in over TLS: this connection is not encrypted and not from loopback");
   } else {
