@@ -704,4 +704,13 @@ std::string format_addr(const Addr& a) {
   return a.family == 6 ? "[" + ip + "]:" + port : ip + ":" + port;
 }
 
+bool is_loopback(const Addr& a) {
+  if (a.family == 4) return a.bytes[0] == 127;
+  if (a.family != 6) return false;
+  static constexpr std::uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (std::equal(a.bytes.begin(), a.bytes.begin() + 12, kMapped)) return a.bytes[12] == 127;
+  return std::all_of(a.bytes.begin(), a.bytes.begin() + 15, [](std::uint8_t b) { return b == 0; }) &&
+         a.bytes[15] == 1;
+}
+
 }  // namespace sc

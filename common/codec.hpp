@@ -187,5 +187,7 @@ Status check_account(std::string_view account, std::string_view* why = nullptr);
 std::string format_addr(const Addr& a);
 // The IP alone: "127.0.0.1", "2001:db8::5".
 std::string format_ip(const Addr& a);
+// 127.0.0.0/8, ::1, or 127.0.0.0/8 mapped into IPv6 (::ffff:127.0.0.1).
+bool is_loopback(const Addr& a);
 
 }  // namespace sc

@@ -165,19 +165,24 @@ void Connection::join_server() {
   // request budget (--max-request-rate 0).
   nick_bucket_ = TokenBucket(o.max_request_rate == 0 ? 0 : 1, 3, now_);
   Hello hello{id(), o.heartbeat_s, o.idle_timeout_s, o.delivery_timeout_s, o.max_payload, o.name};
-  hello.flags = peer_->tls() ? kHelloEncrypted : 0;
+  hello.flags = static_cast<std::uint8_t>((peer_->tls() ? kHelloEncrypted : 0) |
+                                          (sign_in_required() ? kHelloSignInRequired : 0));
   const std::size_t at =
       begin_frame(out_, Kind::Indication, static_cast<std::uint8_t>(Type::Hello), 0, 0);
   put_hello(out_, hello);
   end_frame(out_, at);
   // HELLO is queued before anyone can find us to post: it is always the
   // first frame.  It is sent once we are in the registry, so a client that
-  // has its HELLO is already in LIST and can be sent to.
+  // has its HELLO is already in LIST and can be sent to.  A client that
+  // must sign in first joins on its AUTH (complete_sign_in()).
   peer_->queue_first(out_);
   out_.clear();
-  sh_.registry.add(peer_);
-  joined_ = true;
-  sh_.registry.publish(PresenceEvent::Joined, LeaveReason::Bye, *peer_);
+  greeted_ = true;
+  if (!sign_in_required()) {
+    sh_.registry.add(peer_);
+    joined_ = true;
+    sh_.registry.publish(PresenceEvent::Joined, LeaveReason::Bye, *peer_);
+  }
   if (peer_->tls()) {
     spdlog::info("client {} connected from {} over {}", id(), format_addr(peer_->entry().addr),
                  peer_->tls_describe());
@@ -214,12 +219,13 @@ void Connection::turn() {
 // One turn of normal service: read and answer, expire, obey what other
 // threads asked, write our answers.
 void Connection::serve(bool readable, bool writable) {
+  if (delayed_ && now_ >= delay_until_) end_sign_in_delay();
   if (paused_ && !backed_up()) {
     // The client took enough of its output: answer what we had read.
     paused_ = false;
     dispatch_frames();
   }
-  if (readable && !paused_) read_requests();
+  if (readable && !paused_ && !delayed_) read_requests();
   if (phase_ == Phase::Open) check_deadlines();
   if (phase_ == Phase::Open) obey_marks();
   if (phase_ != Phase::Done) flush();
@@ -241,7 +247,8 @@ void Connection::flush_goodbye() {
 short Connection::poll_events() const {
   switch (phase_) {
     case Phase::Open:
-      return static_cast<short>((paused_ ? 0 : POLLIN) | (peer_->queued() != 0 ? POLLOUT : 0));
+      return static_cast<short>((paused_ || delayed_ ? 0 : POLLIN) |
+                                (peer_->queued() != 0 ? POLLOUT : 0));
     case Phase::Flushing: return POLLOUT;
     case Phase::Draining: return POLLIN;
     case Phase::Done: break;
@@ -252,7 +259,8 @@ short Connection::poll_events() const {
 int Connection::poll_timeout_ms() const {
   Clock::time_point due = close_deadline_;
   if (phase_ == Phase::Open) {
-    due = last_frame_ + std::chrono::seconds(sh_.opts.idle_timeout_s);
+    // The idle timeout does not run during a sign-in delay.
+    due = delayed_ ? delay_until_ : last_frame_ + std::chrono::seconds(sh_.opts.idle_timeout_s);
     if (sends_head_ < sends_.size()) due = std::min(due, sends_[sends_head_].deadline);
     if (release_armed_) due = std::min(due, release_at_);
   }
@@ -291,7 +299,7 @@ net::IoResult Connection::receive(std::size_t want) {
 
 void Connection::read_requests() {
   std::size_t budget = kReadBudget;
-  while (phase_ == Phase::Open && !paused_ && budget > 0) {
+  while (phase_ == Phase::Open && !paused_ && !delayed_ && budget > 0) {
     const std::size_t want = std::min(recv_chunk_, budget);
     const net::IoResult r = receive(want);
     if (r.status == net::IoStatus::WouldBlock) return;
@@ -324,7 +332,7 @@ void Connection::read_requests() {
 // and again once its payload has been skipped.
 void Connection::dispatch_frames() {
   Frame f;
-  while (phase_ == Phase::Open) {
+  while (phase_ == Phase::Open && !delayed_) {
     if (out_.size() >= kTurnFlush) flush();
     if (backed_up()) {
       // Hand this turn's answers to the kernel; if it cannot take enough,
@@ -376,6 +384,7 @@ void Connection::handle_request(const Frame& f) {
                               sh_.opts.max_request_rate, type_name(h.type), request_cost(f)));
     return;
   }
+  if (refused_before_sign_in(h)) return;
   switch (static_cast<Type>(h.type)) {
     case Type::Time: return on_time(f);
     case Type::Name: return on_name(f);
@@ -386,6 +395,7 @@ void Connection::handle_request(const Frame& f) {
     case Type::Ack: return on_ack(f);
     case Type::Subscribe: return on_subscribe(f);
     case Type::Bye: return on_bye(f);
+    case Type::Auth: return on_auth(f);
     default:
       respond_error(h, Status::UnknownType, fmt::format("unknown request type {}", h.type));
   }
@@ -465,7 +475,8 @@ bool Connection::backed_up() const {
 
 void Connection::check_deadlines() {
   expire_deliveries();
-  if (now_ >= last_frame_ + std::chrono::seconds(sh_.opts.idle_timeout_s)) {
+  // A sign-in delay is the server's silence, not the client's.
+  if (!delayed_ && now_ >= last_frame_ + std::chrono::seconds(sh_.opts.idle_timeout_s)) {
     indicate(Type::Error, Status::IdleTimeout,
              fmt::format("no request for {} s", sh_.opts.idle_timeout_s));
     close_gracefully(LeaveReason::IdleTimeout);
@@ -539,9 +550,15 @@ void Connection::leave(LeaveReason reason) {
   left_ = true;
   reason_ = reason;
   if (!joined_) {
-    // A TLS client that never finished its handshake: nobody knew it.
+    // A TLS client that never finished its handshake, or one that never
+    // signed in: nobody knew it.
     peer_->retire();
     sh_.clients.fetch_sub(1, std::memory_order_relaxed);
+    if (greeted_) {
+      spdlog::info("client {} ({}) left without signing in: {}", id(),
+                   format_addr(peer_->entry().addr),
+                   leave_reason_name(static_cast<std::uint8_t>(reason)));
+    }
     return;
   }
   sh_.registry.remove(id());

@@ -13,6 +13,12 @@
 // idle timeout) and only then joins: HELLO, LIST and JOINED come after it.
 // Its thread recv()s ciphertext without the Peer's lock and hands it to the
 // Peer, which decrypts it under the lock into the same FrameDecoder.
+//
+// When the server requires sign-in, a client joins (LIST, JOINED) only on
+// its successful AUTH.  A failed AUTH holds that connection alone: its
+// thread stops reading and answering it until the fixed delay has passed
+// (a deadline of its own loop, like the others, so it still obeys a
+// shutdown), then answers AUTH_FAILED and goes on with what was buffered.
 #pragma once
 
 #include <pthread.h>
@@ -92,6 +98,14 @@ class Connection {
   void on_ack(const Frame& f);
   void on_subscribe(const Frame& f);
   void on_bye(const Frame& f);
+  void on_auth(const Frame& f);
+  void check_password(const Header& h, const AuthRequest& req);
+  bool sign_in_required() const;
+  bool refused_before_sign_in(const Header& h);
+  void fail_sign_in(const Header& req, std::string_view account);
+  void end_sign_in_delay();
+  void complete_sign_in(const Header& req, const std::string& account);
+  bool nick_reserved(const std::string& key) const;
   bool require_empty(const Frame& f);
   bool charge(const Frame& f);
   void fail_undelivered(const Pending& p, std::string_view why);
@@ -139,7 +153,8 @@ class Connection {
   sigset_t wait_mask_;     // the thread's signal mask without SIGURG
 
   Phase phase_ = Phase::Open;
-  bool joined_ = false;  // in the registry (a TLS client: after its handshake)
+  bool greeted_ = false;  // HELLO sent (a TLS client: after its handshake)
+  bool joined_ = false;   // in the registry: after HELLO, or after AUTH if required
   bool left_ = false;
   LeaveReason reason_ = LeaveReason::Closed;
   Clock::time_point now_;
@@ -161,6 +176,14 @@ class Connection {
   // Our output reached soft_sendq(): requests are neither read nor answered
   // until the client has taken enough of it.
   bool paused_ = false;
+
+  // Sign-in.  While delayed_ the connection is neither read nor answered
+  // until delay_until_, when failed_auth_ gets its AUTH_FAILED.
+  bool signed_in_ = false;
+  int auth_failures_ = 0;
+  bool delayed_ = false;
+  Clock::time_point delay_until_;
+  Header failed_auth_;
 
   // TIME: localtime_r() once per second at most, not once per request.
   std::int64_t zone_second_ = -1;

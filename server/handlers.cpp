@@ -29,9 +29,11 @@ void put_send_failed(Bytes& out, const Pending& p, std::string_view why) {
 
 // Cost units against --max-request-rate.  What a request costs the server
 // (and what its answer costs the others: a LIST is a copy of every entry, a
-// NICK and a SUBSCRIBE fan out or take the publishing turn); a TIME is 1.
+// NICK and a SUBSCRIBE fan out or take the publishing turn, an AUTH runs
+// crypt_r, tens of ms of CPU for yescrypt); a TIME is 1.
 constexpr double kCheapCost = 1;
 constexpr double kListCost = 100;
+constexpr double kAuthCost = 100;
 constexpr double kNickCost = 100;
 constexpr double kSubscribeCost = 100;
 
@@ -42,6 +44,7 @@ double request_cost(const Frame& f) {
     case Type::List: return kListCost;
     case Type::Nick: return kNickCost;
     case Type::Subscribe: return kSubscribeCost;
+    case Type::Auth: return kAuthCost;
     // Echoes and messages also cost by size: one more per started 4 KiB.
     case Type::Ping:
     case Type::Send: return kCheapCost + static_cast<double>((f.payload.size() + 4095) / 4096);
@@ -114,7 +117,8 @@ void Connection::on_ping(const Frame& f) { respond_ok(f.header, f.payload); }
 
 // Nicks are unique among connected clients by their comparison key (see
 // nick_key()); setting your own current nick again is fine and announces
-// nothing.  New clients have an empty nick.
+// nothing.  New clients have an empty nick.  Account names are reserved for
+// their accounts, and a signed-in client keeps its account's name.
 void Connection::on_nick(const Frame& f) {
   std::string nick;
   std::string_view why;
@@ -122,14 +126,25 @@ void Connection::on_nick(const Frame& f) {
     respond_error(f.header, Status::BadRequest, why);
     return;
   }
+  if (signed_in_) {
+    respond_error(f.header, Status::BadRequest,
+                  fmt::format("signed in as '{}': the nick is the account's name",
+                              peer_->entry().nick));
+    return;
+  }
   // A look-alike of a nick in use is NICK_IN_USE even when it is also
   // refused on its own (a Cyrillic е in "alicе"): that says who it imitates.
   std::string key = nick_key(nick);
   const std::string in_use = fmt::format("nick '{}' is in use, or looks like one that is", nick);
   if (const std::string refused = nick_refusal(nick); !refused.empty()) {
-    const bool taken = sh_.registry.key_taken(key, id());
+    const bool taken = nick_reserved(key);
     respond_error(f.header, taken ? Status::NickInUse : Status::BadRequest,
                   taken ? in_use : refused);
+    return;
+  }
+  if (sh_.accounts && sh_.accounts->current()->reserves(key)) {
+    respond_error(f.header, Status::NickInUse,
+                  fmt::format("nick '{}' is the name of an account, or looks like one", nick));
     return;
   }
   // Only attempts that could rename count against the nick-change rate.

@@ -50,4 +50,17 @@ void setup_logging(spdlog::level::level_enum level, bool journal) {
   spdlog::set_default_logger(std::move(logger));
 }
 
+std::string log_safe(std::string_view peer_text) {
+  std::string out;
+  for (const char ch : peer_text) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c >= 0x20 && c < 0x7f && c != '\\') {
+      out += ch;
+    } else {
+      out += fmt::format("\\x{:02x}", c);
+    }
+  }
+  return out;
+}
+
 }  // namespace sc::server

@@ -141,6 +141,24 @@ void check_open_files(const Options& o) {
                static_cast<unsigned long long>(lim.rlim_cur > 64 ? lim.rlim_cur - 64 : 0));
 }
 
+// --accounts: a file that cannot be read or parsed stops the start, like
+// an unloadable certificate.
+bool load_accounts(const Options& o, std::shared_ptr<sc::server::Accounts>& out) {
+  auto accounts = std::make_shared<sc::server::Accounts>(o.accounts_file);
+  std::string why, warning;
+  if (!accounts->load(why, warning)) {
+    fail_start(why);
+    return false;
+  }
+  if (!warning.empty()) spdlog::warn("{}", warning);
+  const std::size_t n = accounts->current()->size();
+  if (n == 0) spdlog::warn("accounts file {} holds no account: nobody can sign in", o.accounts_file);
+  spdlog::info("{} account(s) from {}; {}", n, o.accounts_file,
+               o.allow_guests ? "guests allowed" : "clients must sign in");
+  out = std::move(accounts);
+  return true;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -175,6 +193,8 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
+  std::shared_ptr<sc::server::Accounts> accounts;
+  if (!opts.accounts_file.empty() && !load_accounts(opts, accounts)) return 1;
   std::vector<sc::server::Listener> listeners;
   if (!open_listeners(opts, listeners)) return 1;
   std::string where;
@@ -194,6 +214,7 @@ int main(int argc, char** argv) {
       limit_text(opts.max_connect_rate, ""), opts.heartbeat_s, opts.idle_timeout_s,
       opts.delivery_timeout_s, opts.max_payload, opts.sendq, opts.max_unacked,
       limit_text(opts.max_send_rate, "/s"), limit_text(opts.max_request_rate, " units/s"));
-  sc::server::Server server(opts, std::move(listeners), signal_fd, where, std::move(tls));
+  sc::server::Server server(opts, std::move(listeners), signal_fd, where, std::move(tls),
+                            std::move(accounts));
   return server.run();
 }

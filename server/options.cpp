@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
+#include <cstdlib>
 #include <string_view>
 
 #include "common/codec.hpp"
@@ -46,8 +47,13 @@ constexpr const char* kHelp =
     "      --tls-port N           TLS port; 0 picks a free port (default: 2556)\n"
     "      --tls-port-file PATH   write the bound TLS port number to PATH once listening\n"
     "      --plain on|off         off: serve TLS only, nothing on --port (default: on)\n"
+    "      --accounts FILE        accounts (name:crypt-hash lines); clients must sign in\n"
+    "      --allow-guests         with --accounts: signing in is optional\n"
     "  -h, --help                 show this help and exit\n"
-    "  -V, --version              show the version and exit\n";
+    "  -V, --version              show the version and exit\n"
+    "\n"
+    "Relative FILEs of --tls-cert, --tls-key and --accounts are looked up in\n"
+    "$CREDENTIALS_DIRECTORY when it is set (systemd's LoadCredential=).\n";
 
 enum LongOnly : int {
   kHeartbeat = 256,
@@ -66,6 +72,8 @@ enum LongOnly : int {
   kTlsPort,
   kTlsPortFile,
   kPlain,
+  kAccounts,
+  kAllowGuests,
 };
 
 constexpr option kLongOptions[] = {
@@ -90,6 +98,8 @@ constexpr option kLongOptions[] = {
     {"tls-port", required_argument, nullptr, kTlsPort},
     {"tls-port-file", required_argument, nullptr, kTlsPortFile},
     {"plain", required_argument, nullptr, kPlain},
+    {"accounts", required_argument, nullptr, kAccounts},
+    {"allow-guests", no_argument, nullptr, kAllowGuests},
     {"help", no_argument, nullptr, 'h'},
     {"version", no_argument, nullptr, 'V'},
     {nullptr, 0, nullptr, 0},
@@ -236,6 +246,8 @@ bool apply_option(int c, const char* arg, Options& o) {
       }
       o.plain = std::string_view(arg) == "on";
       return true;
+    case kAccounts: return set_path("accounts", arg, o.accounts_file);
+    case kAllowGuests: o.allow_guests = true; return true;
   }
   return false;
 }
@@ -321,11 +333,24 @@ ParseOutcome parse_options(int argc, char** argv, Options& out) {
   }
   if (!check_relations(o, heartbeat_arg, idle_arg, sendq_arg)) return ParseOutcome::ExitUsage;
   if (!check_tls(o, tls_port_given)) return ParseOutcome::ExitUsage;
+  if (o.allow_guests && o.accounts_file.empty()) {
+    usage_error("--allow-guests needs --accounts (without accounts everyone is a guest)");
+    return ParseOutcome::ExitUsage;
+  }
+  o.accounts_file = o.accounts_file.empty() ? "" : credential_path(o.accounts_file);
+  o.tls_cert = o.tls_cert.empty() ? "" : credential_path(o.tls_cert);
+  o.tls_key = o.tls_key.empty() ? "" : credential_path(o.tls_key);
   if (o.max_unacked == 0) {
     o.max_unacked = std::min(o.sendq, std::max<std::uint64_t>(kDefaultMaxUnacked, min_sendq(o.max_payload)));
   }
   out = std::move(o);
   return ParseOutcome::Run;
+}
+
+std::string credential_path(const std::string& name) {
+  const char* dir = std::getenv("CREDENTIALS_DIRECTORY");
+  if (name.starts_with('/') || dir == nullptr || *dir == '\0') return name;
+  return std::string(dir) + "/" + name;
 }
 
 void resolve_default_name(Options& o) {

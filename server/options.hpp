@@ -36,7 +36,16 @@ struct Options {
   std::uint16_t tls_port = 2556;
   std::string tls_port_file;
   bool plain = true;  // --plain off: the TLS listener only
+  // Sign-in: accounts from this file (see server/accounts.hpp); without
+  // allow_guests the server requires sign-in.
+  std::string accounts_file;
+  bool allow_guests = false;
 };
+
+// The file named by --accounts, --tls-cert or --tls-key: a relative name is
+// looked up in $CREDENTIALS_DIRECTORY when that is set (systemd's
+// LoadCredential=), else in the current directory.
+std::string credential_path(const std::string& name);
 
 // The smallest --sendq for a given --max-payload: the queue must be able to
 // hold one MESSAGE carrying the largest text a SEND can bring (16-byte

@@ -21,6 +21,10 @@ void Registry::remove(std::uint32_t id) {
     nicks_.erase(k->second);
     keys_.erase(k);
   }
+  if (auto k = account_keys_.find(id); k != account_keys_.end()) {
+    if (--signed_in_[k->second] == 0) signed_in_.erase(k->second);
+    account_keys_.erase(k);
+  }
   subscribers_.erase(id);
   peers_.erase(it);
   ++generation_;
@@ -42,6 +46,7 @@ NickResult Registry::set_nick(Peer& peer, std::string_view nick, std::string key
   if (peer.entry_.nick == nick) return NickResult::Unchanged;
   auto it = nicks_.find(key);
   if (it != nicks_.end() && it->second != peer.id()) return NickResult::InUse;
+  if (signed_in_.contains(key)) return NickResult::InUse;
   if (auto old = keys_.find(peer.id()); old != keys_.end()) nicks_.erase(old->second);
   nicks_[key] = peer.id();
   keys_[peer.id()] = std::move(key);
@@ -53,7 +58,24 @@ NickResult Registry::set_nick(Peer& peer, std::string_view nick, std::string key
 bool Registry::key_taken(const std::string& key, std::uint32_t self) const {
   std::lock_guard lock(mu_);
   auto it = nicks_.find(key);
-  return it != nicks_.end() && it->second != self;
+  return (it != nicks_.end() && it->second != self) || signed_in_.contains(key);
+}
+
+SignInResult Registry::sign_in(const std::shared_ptr<Peer>& peer, std::string_view account,
+                               std::string key) {
+  std::lock_guard lock(mu_);
+  auto it = nicks_.find(key);
+  if (it != nicks_.end() && it->second != peer->id()) return SignInResult::InUse;
+  if (auto old = keys_.find(peer->id()); old != keys_.end()) {
+    nicks_.erase(old->second);
+    keys_.erase(old);
+  }
+  ++signed_in_[key];
+  account_keys_[peer->id()] = std::move(key);
+  peer->entry_.nick = std::string(account);
+  peers_.emplace(peer->id(), peer);
+  ++generation_;
+  return SignInResult::Done;
 }
 
 // Waits for a publish in progress, so that no event reaches a client after

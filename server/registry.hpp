@@ -18,6 +18,7 @@
 namespace sc::server {
 
 enum class NickResult { Changed, Unchanged, InUse };
+enum class SignInResult { Done, InUse };
 
 // A LIST response payload, shared by every LIST until the next change.
 struct ListPayload {
@@ -37,8 +38,17 @@ class Registry {
   // once "alice" is.  Setting one's own current nick again is Unchanged (no
   // RENAMED event); changing only its case or look-alikes is allowed.
   NickResult set_nick(Peer& peer, std::string_view nick, std::string key);
-  // Whether a client other than `self` holds a nick with this key.
+  // Whether a client other than `self` holds a nick with this key (as a
+  // guest, or signed in to an account of that name).
   bool key_taken(const std::string& key, std::uint32_t self) const;
+  // A successful AUTH: the account's name becomes the peer's nick (its
+  // guest nick, if any, is released), and a peer not yet in the registry
+  // (the server requires sign-in) is added with it, so that LIST never
+  // shows it without.  Several connections may share one account and so
+  // its name; InUse when a guest holds the name or a confusable one (it
+  // took it before a reload made it an account's).
+  SignInResult sign_in(const std::shared_ptr<Peer>& peer, std::string_view account,
+                       std::string key);
   void set_subscribed(const std::shared_ptr<Peer>& peer, bool on);
 
   // The LIST response payload: count, then the entries ascending by id, as
@@ -65,6 +75,11 @@ class Registry {
   std::map<std::uint32_t, std::shared_ptr<Peer>> subscribers_;
   std::unordered_map<std::string, std::uint32_t> nicks_;  // key -> id
   std::unordered_map<std::uint32_t, std::string> keys_;   // id -> its nick's key
+  // Signed-in clients: key of the account name -> how many connections,
+  // and id -> that key.  Kept apart from the guests' nicks_, which map a
+  // key to one client only.
+  std::unordered_map<std::string, std::uint32_t> signed_in_;
+  std::unordered_map<std::uint32_t, std::string> account_keys_;
   std::uint64_t generation_ = 0;  // bumped by every change LIST shows
   mutable std::shared_ptr<const ListPayload> list_;       // of list_generation_
   mutable std::uint64_t list_generation_ = ~std::uint64_t{0};

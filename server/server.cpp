@@ -49,14 +49,15 @@ std::vector<Connection*> Reaper::collect() {
 }
 
 Server::Server(const Options& opts, std::vector<Listener> listeners, int signal_fd,
-               std::string where, std::shared_ptr<tls::Config> tls)
+               std::string where, std::shared_ptr<tls::Config> tls,
+               std::shared_ptr<Accounts> accounts)
     : opts_(opts),
       listeners_(std::move(listeners)),
       signal_fd_(signal_fd),
       reaper_fd_(net::make_wake_fd()),
       where_(std::move(where)),
       tls_(std::move(tls)),
-      shared_(opts, reaper_fd_),
+      shared_(opts, reaper_fd_, std::move(accounts)),
       per_address_(opts.max_clients_per_ip, opts.max_connect_rate),
       reserve_fd_(open("/dev/null", O_RDONLY | O_CLOEXEC)) {}
 
@@ -264,15 +265,16 @@ void Server::reap() {
   }
 }
 
-// SIGHUP (`systemctl reload`) changes nothing: every option comes from
-// the command line, so only a restart can apply new ones.  It is logged and
-// the clients stay connected, rather than the default action killing the
-// server.
+// SIGHUP (`systemctl reload`) reloads the files named by options (TLS
+// certificate and key, accounts); every other option comes from the command
+// line, so only a restart can apply new ones.  The clients stay connected,
+// rather than the default action killing the server.
 bool Server::signalled() {
   signalfd_siginfo info{};
   if (read(signal_fd_, &info, sizeof info) != static_cast<ssize_t>(sizeof info)) return false;
   if (info.ssi_signo == SIGHUP) {
     reload_tls();
+    reload_accounts();
     return false;
   }
   spdlog::info("received SIG{}, shutting down", sigabbrev_np(static_cast<int>(info.ssi_signo)));
@@ -293,6 +295,21 @@ void Server::reload_tls() {
   } else {
     spdlog::error("received SIGHUP; TLS reload failed, keeping the old certificate: {}", why);
   }
+}
+
+// Sign-ins from now on use the new set; clients signed in stay so, also
+// when their account is gone (see sockchatd(8) SIGN-IN).  A failed reload
+// keeps the old set.
+void Server::reload_accounts() {
+  if (!shared_.accounts) return;
+  std::string why, warning;
+  if (!shared_.accounts->load(why, warning)) {
+    spdlog::error("received SIGHUP; accounts reload failed, keeping the old accounts: {}", why);
+    return;
+  }
+  if (!warning.empty()) spdlog::warn("{}", warning);
+  spdlog::info("received SIGHUP; reloaded {} account(s) from {}",
+               shared_.accounts->current()->size(), shared_.accounts->path());
 }
 
 // STATUS= when the client count changed, at most once per second.

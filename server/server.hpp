@@ -1,6 +1,6 @@
 // The main thread's loop: accepts connections, starts and joins their
 // threads, handles SIGINT/SIGTERM (stop) and SIGHUP (reload the TLS
-// certificate and key) and keeps systemd informed.
+// certificate and key and the accounts) and keeps systemd informed.
 #pragma once
 
 #include <chrono>
@@ -28,9 +28,9 @@ class Server {
  public:
   // `listeners` are non-blocking listening sockets; `signal_fd` reports
   // SIGINT/SIGTERM/SIGHUP.  Takes ownership of all of them.  `tls` is null
-  // when no listener is TLS.
+  // when no listener is TLS, `accounts` without --accounts.
   Server(const Options& opts, std::vector<Listener> listeners, int signal_fd, std::string where,
-         std::shared_ptr<tls::Config> tls);
+         std::shared_ptr<tls::Config> tls, std::shared_ptr<Accounts> accounts);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -47,6 +47,7 @@ class Server {
   bool turn_away_when_out_of_fds(const Listener& l, int err);
   bool admit_or_refuse(const net::AcceptResult& r, Clock::time_point now, bool tls);
   void reload_tls();
+  void reload_accounts();
   void log_refusal(const Addr& peer, const std::string& why, Clock::time_point now);
   void reap();
   bool signalled();

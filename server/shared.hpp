@@ -3,13 +3,17 @@
 
 #include <time.h>
 
+#include <algorithm>
 #include <atomic>
+#include <memory>
 #include <cstdint>
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
+#include "server/accounts.hpp"
 #include "server/delivery.hpp"
 #include "server/options.hpp"
 #include "server/registry.hpp"
@@ -52,9 +56,14 @@ class Reaper {
 };
 
 struct Shared {
-  Shared(const Options& o, int reaper_wake_fd) : opts(o), reaper(reaper_wake_fd) {}
+  Shared(const Options& o, int reaper_wake_fd, std::shared_ptr<Accounts> a)
+      : opts(o), accounts(std::move(a)), reaper(reaper_wake_fd) {}
 
   const Options& opts;
+  // Null without --accounts.
+  const std::shared_ptr<Accounts> accounts;
+  // Password checks at once: one per core, at least two.
+  CryptGate crypt_gate{std::max(2u, std::thread::hardware_concurrency())};
   Registry registry;
   Deliveries deliveries;
   Reaper reaper;

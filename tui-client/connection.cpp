@@ -25,13 +25,6 @@ constexpr auto kHandshakeTimeout = std::chrono::seconds(10);
 // Plaintext encrypted per write_some(): bounds the ciphertext kept waiting.
 constexpr std::size_t kTlsWriteChunk = 64 * 1024;
 
-bool is_loopback(const Addr& a) {
-  static constexpr std::uint8_t kV6Loopback[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
-  if (a.family == 4) return a.bytes[0] == 127;
-  const bool v4_mapped = std::memcmp(a.bytes.data(), "\0\0\0\0\0\0\0\0\0\0\xff\xff", 12) == 0;
-  return v4_mapped ? a.bytes[12] == 127 : std::memcmp(a.bytes.data(), kV6Loopback, 16) == 0;
-}
-
 std::string endpoint_text(const std::string& host, const std::string& port) {
   const bool v6 = host.find(':') != std::string::npos;
   return (v6 ? "[" + host + "]" : host) + ":" + port;

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """sockchatd's command line: usage errors exit 2 with one line naming the
-option and a hint, a port in use exits 1 with a clear message, and the edge
-values of --max-payload are accepted or refused exactly.  Loopback only."""
+option and a hint, a port in use or an unusable certificate or accounts
+file exits 1 with a clear message, and the edge values of --max-payload are
+accepted or refused exactly.  Loopback only."""
 import os
 import socket
 import subprocess
@@ -68,6 +69,8 @@ usage_error(["--max-payload", "63"], "--max-payload")
 usage_error(["--max-payload", "16776193"], "--max-payload")
 usage_error(["--heartbeat", "10", "--idle-timeout", "10"], "idle-timeout")
 usage_error(["extra-argument"], "extra-argument")
+usage_error(["--allow-guests"], "--allow-guests")
+usage_error(["--accounts", ""], "--accounts")
 
 starts_and_stops(["--max-payload", "64", "--sendq", "4096"])
 starts_and_stops(["--max-payload", "16776192", "--sendq", "33554432"])
@@ -90,6 +93,52 @@ check(r.returncode == 1, f"missing certificate: exit status 1 (got {r.returncode
 check("/nonexistent/cert.pem" in r.stderr,
       f"missing certificate: message names the file: {r.stderr.strip()!r}")
 
+
+def accounts_files():
+    """--accounts: a file that cannot be used stops the start (exit 1) with a
+    message naming file and line; a relative name is looked up in
+    $CREDENTIALS_DIRECTORY; a file others may read starts, with a warning."""
+    import shutil
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        bad = os.path.join(d, "bad")
+        with open(bad, "w") as f:
+            f.write("# md5crypt is refused\nalice:$1$abcdefgh$ZsWwyWEiN1bnHZOtsfn5e.\n")
+        r = run("--bind", "127.0.0.1", "--port", "0", "--accounts", bad)
+        check(r.returncode == 1, f"bad accounts file: exit status 1 (got {r.returncode})")
+        check(f"{bad}:2: the hash is not yescrypt" in r.stderr,
+              f"bad accounts file: message names file and line: {r.stderr.strip()!r}")
+        missing = os.path.join(d, "missing")
+        r = run("--bind", "127.0.0.1", "--port", "0", "--accounts", missing)
+        check(r.returncode == 1 and f"cannot read accounts file {missing}" in r.stderr,
+              f"missing accounts file: exit 1 naming it: {r.returncode} {r.stderr.strip()!r}")
+        r = subprocess.run([SERVER, "--bind", "127.0.0.1", "--port", "0", "--accounts", "bad"],
+                           capture_output=True, text=True, timeout=10,
+                           env=dict(os.environ, CREDENTIALS_DIRECTORY=d))
+        check(r.returncode == 1 and f"{bad}:2:" in r.stderr,
+              f"relative --accounts is read from $CREDENTIALS_DIRECTORY: {r.stderr.strip()!r}")
+        if shutil.which("openssl") is None:
+            print("note: openssl not installed; readable accounts file case not run")
+            return
+        good = os.path.join(d, "good")
+        h = subprocess.run(["openssl", "passwd", "-6", "pw"], capture_output=True, text=True,
+                           check=True, timeout=30).stdout.strip()
+        with open(good, "w") as f:
+            f.write(f"alice:{h}\n")
+        os.chmod(good, 0o644)
+        try:
+            server = Server(SERVER, "--accounts", good)
+        except StartError as e:
+            check(False, f"accounts file readable by others: server starts ({e})")
+            return
+        rc = server.stop()
+        log = server.read_log()
+        check(rc == 0, f"accounts: exit status 0 after SIGTERM (got {rc})")
+        check("readable by group or others" in log, f"accounts: mode 644 is warned about: {log!r}")
+        check("1 account(s) from " + good in log, f"accounts: start logs the count: {log!r}")
+
+
+accounts_files()
 
 
 def plain_off():

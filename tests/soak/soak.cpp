@@ -549,7 +549,8 @@ void Sim::random_request(Clock::time_point now) {
     }
     case 5: sc::put_u8(p, chance(0.5) ? sc::kSubscribePresence : 0); request(Type::Subscribe, p, o); break;
     case 6: sc::put_u32(p, 0xfffffff0u - static_cast<std::uint32_t>(rand_int(0, 1000))); request(Type::Ack, p, o); break;
-    case 7: request(Type::Time, {}, o, static_cast<std::uint8_t>(rand_int(10, 60))); break;
+    // Types no server knows: 10 is AUTH since the second edition.
+    case 7: request(Type::Time, {}, o, static_cast<std::uint8_t>(rand_int(11, 60))); break;
     default: {  // SEND, the most common
       if (live_ids.empty()) break;
       const std::uint32_t target = live_ids[static_cast<std::size_t>(rand_int(0, static_cast<int>(live_ids.size()) - 1))];

@@ -663,4 +663,16 @@ TEST_CASE("names of kinds, types, statuses and leave reasons") {
   }
 }
 
+TEST_CASE("is_loopback: 127/8, ::1 and IPv4-mapped 127/8 only") {
+  for (const char* ip : {"127.0.0.1", "127.255.0.9", "::1", "::ffff:127.0.0.1"}) {
+    INFO(ip);
+    CHECK(is_loopback(addr_of(ip, 1)));
+  }
+  for (const char* ip : {"128.0.0.1", "10.0.0.1", "0.0.0.0", "::", "::2", "::ffff:10.0.0.1",
+                         "fe80::1", "2001:db8::1", "::127.0.0.1"}) {
+    INFO(ip);
+    CHECK(!is_loopback(addr_of(ip, 1)));
+  }
+}
+
 }  // namespace sc::test
