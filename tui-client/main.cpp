@@ -13,6 +13,7 @@
 #include <string>
 
 #include "commands.hpp"
+#include "common/version.hpp"
 #include "connection.hpp"
 #include "loops.hpp"
 #include "screen.hpp"
