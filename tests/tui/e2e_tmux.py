@@ -17,6 +17,7 @@ import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from sccheck import skip  # noqa: E402
 from scserver import Server, hanging_port  # noqa: E402
 from sctmux import Failure, Tmux  # noqa: E402
 
@@ -352,8 +353,7 @@ def scenario(server):
 
 def main():
     if shutil.which("tmux") is None:
-        print("SKIP: tmux is not installed (scripts/test installs it)")
-        return 77
+        skip("tmux is not installed (scripts/test installs it)")
     server = None
     # meson's timeout sends SIGTERM: turn it into an exception so that the
     # finally clause still cleans up.

@@ -11,21 +11,15 @@ import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from sccheck import Tally  # noqa: E402
 from scserver import Server, hanging_port  # noqa: E402
 
 SOCKCHATD, SOCKCHAT = sys.argv[1], sys.argv[2]
 # The name the checks below expect; warnings only in the log.
 SERVER_ARGS = ("--name", "tui-test-server", "--log-level", "warn")
 ENV = dict(os.environ, LC_ALL="C.UTF-8", USER="plainuser")
-failures = []
-
-
-def check(cond, what, output=""):
-    if cond:
-        print("ok   " + what)
-    else:
-        print("FAIL " + what + ("\n---- output:\n" + output if output else ""))
-        failures.append(what)
+tally = Tally()
+check = tally.check
 
 
 def run(args, stdin_text="", timeout=30):
@@ -279,8 +273,7 @@ def main():
         server.stop()
     test_liveness()
     test_server_shutdown()
-    print("%d failed" % len(failures))
-    return 1 if failures else 0
+    return tally.exit_status()
 
 
 if __name__ == "__main__":
