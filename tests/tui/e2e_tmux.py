@@ -4,7 +4,8 @@ private, detached tmux server (160x40: wide enough that no checked line
 wraps in the messages pane), driven with send-keys and read with
 capture-pane, the way a person would use them.
 
-Usage: e2e_tmux.py SOCKCHATD SOCKCHAT
+Usage: e2e_tmux.py SOCKCHATD SOCKCHAT, with SOCKCHAT_VERSION (project()'s
+version) in the environment, as meson runs it.
 Exit 77 (skipped) when tmux is not installed.  Every exit path kills the
 tmux server and sockchatd."""
 import os
@@ -259,7 +260,7 @@ def scenario(server):
     for _ in range(6):
         keys(a, "PPage")
     deadline = time.monotonic() + WAIT
-    while "sockchat %s: F2" % "0.1.0" not in capture(a).splitlines()[2]:
+    while "sockchat %s: F2" % os.environ["SOCKCHAT_VERSION"] not in capture(a).splitlines()[2]:
         if time.monotonic() > deadline:
             raise Failure("PgUp does not stop with the oldest line at the top:\n" + capture(a))
         time.sleep(0.1)

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """sockchat --plain through pipes: commands on stdin, one event per line on
-stdout, exit statuses.  Usage: plain_test.py SOCKCHATD SOCKCHAT"""
+stdout, exit statuses.  Usage: plain_test.py SOCKCHATD SOCKCHAT, with
+SOCKCHAT_VERSION (project()'s version) in the environment, as meson runs it."""
 import os
 import re
 import signal
@@ -15,6 +16,7 @@ from sccheck import Tally  # noqa: E402
 from scserver import Server, hanging_port  # noqa: E402
 
 SOCKCHATD, SOCKCHAT = sys.argv[1], sys.argv[2]
+VERSION = os.environ["SOCKCHAT_VERSION"]
 # The name the checks below expect; warnings only in the log.
 SERVER_ARGS = ("--name", "tui-test-server", "--log-level", "warn")
 ENV = dict(os.environ, LC_ALL="C.UTF-8", USER="plainuser")
@@ -39,7 +41,7 @@ def free_port():
 
 def test_options():
     rc, out, _ = run(["--version"])
-    check(rc == 0 and out.strip() == "sockchat 0.1.0", "--version")
+    check(rc == 0 and out.strip() == "sockchat " + VERSION, "--version")
     rc, out, _ = run(["--help"])
     check(rc == 0 and all(o in out for o in ["-n, --nick NAME", "--no-color", "--no-bell", "--plain",
                                               "-h, --help", "-V, --version", "[HOST [PORT]]"]),
