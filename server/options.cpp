@@ -10,6 +10,7 @@
 #include <string_view>
 
 #include "common/codec.hpp"
+#include "common/version.hpp"
 
 namespace sc::server {
 namespace {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "common/version.hpp"
 #include "sanitize.hpp"
 #include "timefmt.hpp"
 

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "commands.hpp"
+#include "common/version.hpp"
 #include "connection.hpp"
 #include "known_servers.hpp"
 #include "loops.hpp"

@@ -22,19 +22,10 @@ import sys
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from sccheck import check, fail  # noqa: E402
 from scserver import Server, StartError  # noqa: E402
 
 BENCH_TIMEOUT = 120.0
-
-
-def fail(msg):
-    print(f"FAIL: {msg}", file=sys.stderr)
-    sys.exit(1)
-
-
-def check(cond, msg):
-    if not cond:
-        fail(msg)
 
 
 def run_bench(bench, port, pid, args):

@@ -5,10 +5,8 @@ DESTDIR.  A second configuration of the same sources with another --prefix
 (configured only, not built) must plan every file under that prefix, with
 the service's ExecStart= following it.
 
-The expected list is kept here, part by part.  A part is expected once it
-exists in the build (its target or source file is there), so the list stays
-exact while the parts land one after the other; once a part exists, every
-file of it must be installed and nothing else may be.
+The expected list is kept here: every file of it must be installed and
+nothing else may be.
 
 usage: check_install.py MESON BUILD_ROOT SOURCE_ROOT
 """
@@ -19,13 +17,12 @@ import subprocess
 import sys
 import tempfile
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from sccheck import fail  # noqa: E402
+
 EXECUTABLE = 0o755
 DATA = 0o644
-
-
-def fail(msg):
-    print(f"FAIL: {msg}", file=sys.stderr)
-    sys.exit(1)
 
 
 def meson_json(meson, build_root, what):
@@ -42,37 +39,21 @@ def directories(meson, build_root):
             if o["section"] == "directory"}
 
 
-def target_names(meson, build_root):
-    return {t["name"] for t in meson_json(meson, build_root, "--targets")
-            if t["type"] == "executable"}
-
-
-def expected_files(dirs, targets, source_root):
-    """{path relative to prefix: mode} for every part present in the build."""
-    def src(path):
-        return os.path.exists(os.path.join(source_root, path))
-
+def expected_files(dirs):
+    """{path relative to prefix: mode} of every file the build installs."""
     units = "lib/systemd/system"
-    man = dirs["mandir"]
-    parts = [
-        # (present?, [(installed path, mode), ...])
-        ("sockchatd" in targets, [(f"{dirs['sbindir']}/sockchatd", EXECUTABLE)]),
-        ("sockchat" in targets, [(f"{dirs['bindir']}/sockchat", EXECUTABLE)]),
-        (True, [(f"{units}/sockchatd.service", DATA),
-                (f"{units}/sockchatd.socket", DATA),
-                (f"{dirs['datadir']}/doc/sockchat/examples/sockchatd.default", DATA)]),
-    ]
-    # Wireshark's global Lua plugin folder is <libdir>/wireshark/plugins.
-    parts.append((src("wireshark/meson.build"),
-                  [(f"{dirs['libdir']}/wireshark/plugins/sockchat.lua", DATA)]))
+    out = {
+        f"{dirs['sbindir']}/sockchatd": EXECUTABLE,
+        f"{dirs['bindir']}/sockchat": EXECUTABLE,
+        f"{units}/sockchatd.service": DATA,
+        f"{units}/sockchatd.socket": DATA,
+        f"{dirs['datadir']}/doc/sockchat/examples/sockchatd.default": DATA,
+        # Wireshark's global Lua plugin folder is <libdir>/wireshark/plugins.
+        f"{dirs['libdir']}/wireshark/plugins/sockchat.lua": DATA,
+    }
     for page in ("sockchat.1", "sockchatd.8", "sockchat-protocol.7"):
         section = page.rsplit(".", 1)[1]
-        parts.append((src(f"man/{page}") or src(f"man/{page}.in"),
-                      [(f"{man}/man{section}/{page}", DATA)]))
-    out = {}
-    for present, files in parts:
-        if present:
-            out.update(files)
+        out[f"{dirs['mandir']}/man{section}/{page}"] = DATA
     return out
 
 
@@ -110,8 +91,7 @@ def check_other_prefix(meson, source_root):
         if r.returncode != 0:
             fail(f"meson setup --prefix={prefix} failed:\n{r.stdout}\n{r.stderr}")
         dirs = directories(meson, build)
-        want = {os.path.join(prefix, p) for p in
-                expected_files(dirs, target_names(meson, build), source_root)}
+        want = {os.path.join(prefix, p) for p in expected_files(dirs)}
         planned = set(meson_json(meson, build, "--installed").values())
         with open(os.path.join(build, "systemd", "sockchatd.service"), encoding="utf-8") as f:
             unit = f.read()
@@ -132,8 +112,7 @@ def main():
     dirs = directories(meson, build_root)
     prefix = dirs["prefix"]
     want = {os.path.join(prefix, p): mode
-            for p, mode in expected_files(dirs, target_names(meson, build_root),
-                                          source_root).items()}
+            for p, mode in expected_files(dirs).items()}
     with tempfile.TemporaryDirectory(prefix="sockchat-install-") as destdir:
         install(meson, build_root, destdir)
         have = installed_files(destdir)

@@ -10,16 +10,12 @@ import sys
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from sccheck import Tally  # noqa: E402
 from scserver import Server, StartError  # noqa: E402
 
 SERVER = sys.argv[1]
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        failures.append(what)
+tally = Tally()
+check = tally.check
 
 
 def run(*args, timeout=10):
@@ -207,5 +203,4 @@ def plain_off():
 
 
 plain_off()
-print(f"{len(failures)} failure(s)")
-sys.exit(1 if failures else 0)
+sys.exit(tally.exit_status())

@@ -12,17 +12,13 @@ import time
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from scframes import HELLO, INDICATION, REQUEST, RESPONSE, frame, read_frame  # noqa: E402
+from sccheck import Tally  # noqa: E402
 from scserver import Server  # noqa: E402
 
 SERVER = sys.argv[1]
 TIME = 1
-failures = []
-
-
-def check(cond, what):
-    print(("ok   " if cond else "FAIL ") + what)
-    if not cond:
-        failures.append(what)
+tally = Tally()
+check = tally.check
 
 
 def time_request(sock, ident):
@@ -56,5 +52,4 @@ try:
 finally:
     rc = server.stop()
 check(rc == 0, f"exit status 0 after SIGTERM (got {rc}; log {server.read_log()!r})")
-print(f"{len(failures)} failure(s)")
-sys.exit(1 if failures else 0)
+sys.exit(tally.exit_status())

@@ -8,9 +8,11 @@ PING = 5
 HELLO, SHUTDOWN, ERROR = 64, 67, 68
 
 
-def frame(kind, mtype, frame_id=0, payload=b"", status=0):
-    """One frame's bytes."""
-    return HEADER.pack(b"SC", 1, kind, mtype, status, 0, frame_id, len(payload)) + payload
+def frame(kind, mtype, frame_id=0, payload=b"", status=0, length=None):
+    """One frame's bytes.  `length` replaces the payload's length in the
+    header, for tests that send a frame lying about its size."""
+    n = len(payload) if length is None else length
+    return HEADER.pack(b"SC", 1, kind, mtype, status, 0, frame_id, n) + payload
 
 
 def recv_exact(sock, n):

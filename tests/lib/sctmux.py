@@ -7,9 +7,8 @@ import re
 import subprocess
 import time
 
-
-class Failure(Exception):
-    pass
+# Raised by the waits below; the scripts import it from here or sccheck.
+from sccheck import Failure
 
 
 class Tmux:

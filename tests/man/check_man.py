@@ -16,7 +16,10 @@ import subprocess
 import sys
 import unicodedata
 
-SKIP = 77
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from sccheck import fail, skip  # noqa: E402
+
 # Our own pages: a reference to one of them cannot be found while the pages
 # are not installed, which is the only lint message we accept.
 OWN_PAGES = {("sockchat", "1"), ("sockchatd", "8"), ("sockchat-protocol", "7")}
@@ -28,16 +31,10 @@ DB_NOTE = re.compile(r"^mandoc: outdated mandoc\.db lacks \S+ entry, run makewha
 WIDTH = 80
 
 
-def fail(msg):
-    print(f"FAIL: {msg}")
-    sys.exit(1)
-
-
 def need(tool):
     path = shutil.which(tool)
     if path is None:
-        print(f"SKIP: {tool} is not installed (Debian: scripts/test installs it)")
-        sys.exit(SKIP)
+        skip(f"{tool} is not installed (Debian: scripts/test installs it)")
     return path
 
 

@@ -43,27 +43,16 @@ import tempfile
 import threading
 import time
 
-SKIP = 77
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
+from sccheck import Failure, check, skip  # noqa: E402
+
 CLIENT = os.path.join(HERE, "client.py")
 PACKAGES = ("sockchatd", "sockchat", "sockchat-wireshark")
 WATCHDOG_SEC = 30   # sockchatd.service
 RESTART_SEC = 2
 MARGIN = 30         # generous: a busy 2-core machine
-
-
-class Failure(Exception):
-    pass
-
-
-def check(cond, msg):
-    if not cond:
-        raise Failure(msg)
-
-
-def skip(msg):
-    print(f"SKIP: {msg}")
-    sys.exit(SKIP)
 
 
 def log(msg):

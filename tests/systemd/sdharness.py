@@ -17,29 +17,14 @@ import time
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import scserver  # noqa: E402
-from scframes import recv_exact  # noqa: E402
+from sccheck import check, fail  # noqa: E402
+from scframes import HEADER, recv_exact  # noqa: E402
 
-SKIP = 77
 TIMEOUT = 15.0  # generous: sanitizer builds on a busy 2-core machine are slow
 
 # Sanitizer settings are passed on explicitly where a launcher drops the
 # environment (systemd-socket-activate keeps only what -E names).
 SANITIZER_VARS = ("ASAN_OPTIONS", "UBSAN_OPTIONS", "TSAN_OPTIONS", "LSAN_OPTIONS")
-
-
-def fail(msg):
-    print(f"FAIL: {msg}", file=sys.stderr)
-    sys.exit(1)
-
-
-def check(cond, msg):
-    if not cond:
-        fail(msg)
-
-
-def skip(msg):
-    print(f"SKIP: {msg}")
-    sys.exit(SKIP)
 
 
 class NotifySocket:
@@ -187,9 +172,8 @@ def read_header(sock):
 
 
 def read_header_and_length(sock):
-    header = recv_exact(sock, 16)
-    magic, version, kind, mtype, status, _res, _id, length = struct.unpack(
-        ">2sBBBBHII", header)
+    header = recv_exact(sock, HEADER.size)
+    magic, version, kind, mtype, status, _res, _id, length = HEADER.unpack(header)
     check(magic == b"SC" and version == 1, f"not a sockchat v1 header: {header.hex()}")
     return kind, mtype, status, length
 

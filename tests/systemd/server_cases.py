@@ -13,9 +13,10 @@ import sys
 import tempfile
 import time
 
-from sdharness import (SANITIZER_VARS, TIMEOUT, Child, NotifySocket, base_env, check,
-                       connect_and_read_hello, fail, read_header, free_tcp_port, is_client_count,
-                       read_port_file, skip)
+from sdharness import (SANITIZER_VARS, TIMEOUT, Child, NotifySocket, base_env,
+                       connect_and_read_hello, read_header, free_tcp_port, is_client_count,
+                       read_port_file)
+from sccheck import check, fail, skip  # tests/lib: sdharness put it on sys.path
 
 TIME_OF_DAY = re.compile(r"\d\d:\d\d:\d\d")
 PRIORITY = re.compile(r"^<[0-7]>")

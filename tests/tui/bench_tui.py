@@ -27,6 +27,7 @@ import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from sccheck import skip  # noqa: E402
 from scframes import REQUEST, RESPONSE, frame, read_frame  # noqa: E402
 from scserver import Server  # noqa: E402
 from sctmux import Failure, Tmux  # noqa: E402
@@ -122,8 +123,7 @@ def burst(pane, port):
 
 def main():
     if shutil.which("tmux") is None:
-        print("SKIP: tmux is not installed (scripts/test installs it)")
-        return 77
+        skip("tmux is not installed (scripts/test installs it)")
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(Failure("terminated")))
     # One sender pipelines 10,000 SENDs: lift the per-client rate limits and
     # give deliveries a long window, so the figure is the client's speed and

@@ -4,7 +4,8 @@ private, detached tmux server (160x40: wide enough that no checked line
 wraps in the messages pane), driven with send-keys and read with
 capture-pane, the way a person would use them.
 
-Usage: e2e_tmux.py SOCKCHATD SOCKCHAT
+Usage: e2e_tmux.py SOCKCHATD SOCKCHAT, with SOCKCHAT_VERSION (project()'s
+version) in the environment, as meson runs it.
 Exit 77 (skipped) when tmux is not installed.  Every exit path kills the
 tmux server and sockchatd."""
 import os
@@ -18,8 +19,9 @@ import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from scserver import Server, hanging_port, wait_for_port  # noqa: E402
 from sccerts import key_fingerprint, self_signed  # noqa: E402
+from sccheck import skip  # noqa: E402
+from scserver import Server, hanging_port, wait_for_port  # noqa: E402
 from sctmux import Failure, Tmux  # noqa: E402
 
 SOCKCHATD, SOCKCHAT = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
@@ -260,7 +262,7 @@ def scenario(server):
     for _ in range(6):
         keys(a, "PPage")
     deadline = time.monotonic() + WAIT
-    while "sockchat %s: F2" % "0.1.0" not in capture(a).splitlines()[2]:
+    while "sockchat %s: F2" % os.environ["SOCKCHAT_VERSION"] not in capture(a).splitlines()[2]:
         if time.monotonic() > deadline:
             raise Failure("PgUp does not stop with the oldest line at the top:\n" + capture(a))
         time.sleep(0.1)
@@ -413,8 +415,7 @@ def tofu_question(d):
 
 def main():
     if shutil.which("tmux") is None:
-        print("SKIP: tmux is not installed (scripts/test installs it)")
-        return 77
+        skip("tmux is not installed (scripts/test installs it)")
     server = None
     # meson's timeout sends SIGTERM: turn it into an exception so that the
     # finally clause still cleans up.

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """sockchat --plain through pipes: commands on stdin, one event per line on
-stdout, exit statuses.  Usage: plain_test.py SOCKCHATD SOCKCHAT"""
+stdout, exit statuses.  Usage: plain_test.py SOCKCHATD SOCKCHAT, with
+SOCKCHAT_VERSION (project()'s version) in the environment, as meson runs it."""
 import os
 import re
 import signal
@@ -11,13 +12,16 @@ import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from sccheck import check, failures  # noqa: E402
+from sccheck import Tally  # noqa: E402
 from scserver import Server, hanging_port  # noqa: E402
 
 SOCKCHATD, SOCKCHAT = sys.argv[1], sys.argv[2]
+VERSION = os.environ["SOCKCHAT_VERSION"]
 # The name the checks below expect; warnings only in the log.
 SERVER_ARGS = ("--name", "tui-test-server", "--log-level", "warn")
 ENV = dict(os.environ, LC_ALL="C.UTF-8", USER="plainuser")
+tally = Tally()
+check = tally.check
 
 
 def run(args, stdin_text="", timeout=30):
@@ -37,7 +41,7 @@ def free_port():
 
 def test_options():
     rc, out, _ = run(["--version"])
-    check(rc == 0 and out.strip() == "sockchat 0.1.0", "--version")
+    check(rc == 0 and out.strip() == "sockchat " + VERSION, "--version")
     rc, out, _ = run(["--help"])
     check(rc == 0 and all(o in out for o in ["-n, --nick NAME", "--no-color", "--no-bell", "--plain",
                                               "-h, --help", "-V, --version", "[HOST [PORT]]"]),
@@ -271,8 +275,7 @@ def main():
         server.stop()
     test_liveness()
     test_server_shutdown()
-    print("%d failed" % len(failures))
-    return 1 if failures else 0
+    return tally.exit_status()
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from sccheck import skip  # noqa: E402
 from sctmux import Failure, Tmux  # noqa: E402
 
 SOURCE, BUILD = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
@@ -102,8 +103,7 @@ def foreign_port():
 
 def main():
     if shutil.which("tmux") is None:
-        print("SKIP: tmux is not installed (scripts/test installs it)")
-        return 77
+        skip("tmux is not installed (scripts/test installs it)")
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(Failure("terminated")))
     try:
         two_clients_one_server()

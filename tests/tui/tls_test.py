@@ -14,11 +14,13 @@ import tempfile
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from sccheck import check, failures  # noqa: E402
+from sccheck import Tally, skip  # noqa: E402
 from scserver import Server, wait_for_port  # noqa: E402
 from sccerts import EC, key_fingerprint, openssl, self_signed, spki_sha256  # noqa: E402
 
 SOCKCHATD, SOCKCHAT = sys.argv[1], sys.argv[2]
+tally = Tally()
+check = tally.check
 
 
 class Pki:
@@ -235,8 +237,7 @@ def main():
     test_no_password_option()
     test_password_file_mode()
     if shutil.which("openssl") is None:
-        print("SKIP: the openssl command is not installed (Debian: openssl)")
-        return 77
+        skip("the openssl command is not installed (Debian: openssl)")
     with tempfile.TemporaryDirectory(prefix="sockchat-tls-client-") as d:
         pki = Pki(d)
         servers = {}
@@ -251,8 +252,7 @@ def main():
         finally:
             for s in servers.values():
                 s.stop()
-    print("%d failed" % len(failures))
-    return 1 if failures else 0
+    return tally.exit_status()
 
 
 if __name__ == "__main__":

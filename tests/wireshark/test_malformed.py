@@ -18,6 +18,7 @@ import sys
 import tempfile
 
 import wstest as W
+import scframes  # tests/lib: wstest put it on sys.path
 
 EXPERTS = ["bad_magic", "bad_version", "bad_kind", "too_large", "short_payload",
            "trailing_bytes", "bad_utf8", "bad_addr", "empty_text", "bad_nick",
@@ -25,8 +26,9 @@ EXPERTS = ["bad_magic", "bad_version", "bad_kind", "too_large", "short_payload",
 
 
 def frame(kind, typ, payload=b"", status=0, ident=1, length=None):
-    n = len(payload) if length is None else length
-    return struct.pack(">2sBBBBHII", b"SC", 1, kind, typ, status, 0, ident, n) + payload
+    """scframes.frame with the payload second and id 1 by default, as the
+    cases below read best."""
+    return scframes.frame(kind, typ, ident, payload, status, length)
 
 
 def entry(family=4, nick=b"bob"):
@@ -40,7 +42,7 @@ CASES = [
     ("bad magic", True, b"GET / HTTP/1.1\r\n", {"bad_magic"}, {}),
     ("bad magic after a good frame", True, frame(1, W.TIME) + b"XY", {"bad_magic"},
      {"sockchat.type": "1"}),
-    ("bad version", True, b"SC\x07\x01\x01\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x00",
+    ("bad version", True, scframes.HEADER.pack(b"SC", 7, W.REQUEST, W.TIME, 0, 0, 1, 0),
      {"bad_version"}, {}),
     ("length too big", True, frame(1, W.PING, b"abc", length=0x7FFFFFFF), {"too_large"},
      {"sockchat.length": "2147483647"}),

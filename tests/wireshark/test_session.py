@@ -28,6 +28,7 @@ import time
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import wstest as W  # noqa: E402
+from scframes import frame  # noqa: E402
 from scserver import Server, StartError  # noqa: E402
 
 SERVER_NAME = "ws-test-server"
@@ -37,10 +38,6 @@ UNKNOWN_TYPE = 200
 
 def now():
     return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
-
-
-def frame(kind, typ, ident, payload=b"", status=0):
-    return struct.pack(">2sBBBBHII", b"SC", 1, kind, typ, status, 0, ident, len(payload)) + payload
 
 
 class Recorder:
@@ -257,10 +254,10 @@ def check(lua, tools, workdir, packets, ports, name):
 
 
 def main():
+    if len(sys.argv) != 6:
+        W.fail("usage: test_session.py LUA TSHARK TEXT2PCAP MERGECAP SOCKCHATD")
     lua, tools = W.tools_from_argv(sys.argv)
-    exe = sys.argv[5] if len(sys.argv) > 5 else ""
-    if not exe or not os.access(exe, os.X_OK):
-        W.skip("sockchatd is not built")
+    exe = sys.argv[5]
     rec = Recorder()
     with tempfile.TemporaryDirectory(prefix="sockchat-ws-") as workdir:
         try:

@@ -7,6 +7,10 @@ the protocol description, independently of the Lua code, so the two can
 disagree.  Comparisons are per packet and per field: for each packet and
 each field, tshark's text (all occurrences joined with AGG) must equal the
 text built here.
+
+The scripts use this module's fail() and skip(), which are tests/lib's
+(sccheck.py), and frame() from tests/lib/scframes.py to build the frames
+they send.
 """
 import datetime
 import ipaddress
@@ -15,7 +19,10 @@ import struct
 import subprocess
 import sys
 
-SKIP = 77
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from sccheck import fail, skip  # noqa: E402
+
 HEADER = 16
 MAX_PAYLOAD = 16 * 1024 * 1024
 SERVER_PORT = 2555
@@ -55,16 +62,6 @@ FIELDS = [
     "sockchat.subscribe.flags", "sockchat.ping.data", "sockchat.nick",
     "sockchat.error_text", "sockchat.shutdown.reason", "sockchat.payload",
 ]
-
-
-def skip(msg):
-    print(f"SKIP: {msg}")
-    sys.exit(SKIP)
-
-
-def fail(msg):
-    print(f"FAIL: {msg}", file=sys.stderr)
-    sys.exit(1)
 
 
 # ---------------------------------------------------------------------------
