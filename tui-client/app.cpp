@@ -98,6 +98,17 @@ std::string input_label(const State& s) {
   return "> ";
 }
 
+// LIST and PRESENCE do not say which entries are signed in (PROTOCOL.md),
+// but a server that requires sign-in lists no one else: there every entry
+// is an account.  Elsewhere only our own AUTH's answer tells.
+std::string client_mark(const State& s, std::uint32_t id) {
+  const bool signed_in_only = (s.session.hello.flags & kHelloSignInRequired) != 0;
+  if (id == s.session.hello.client_id) {
+    return s.session.account.empty() && !signed_in_only ? " (you)" : " (you, account)";
+  }
+  return signed_in_only ? " (account)" : "";
+}
+
 // --------------------------------------------------------------------------
 // Life cycle.
 

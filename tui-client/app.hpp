@@ -100,6 +100,9 @@ const char* menu_item_hotkey(MenuItem item);   // "F2"
 char menu_item_letter(MenuItem item);          // hotkey in the menu pane
 std::string prompt_label(const Prompt& p);     // "Host: "
 std::string input_label(const State& s);       // "> ", "to 3 (bob)> ", "Host: "
+// What follows a client's nick in the clients pane: " (you)", " (you,
+// account)", " (account)" or nothing.
+std::string client_mark(const State& s, std::uint32_t id);
 
 // The client a nick names in the client list: the one with exactly that
 // nick, else the only one whose nick differs in ASCII case alone.  False

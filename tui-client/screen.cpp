@@ -204,13 +204,11 @@ void paint_clients(const State& s) {
     std::string line = sel ? ">" : " ";
     line.append(std::to_string(id)).append(" ").append(e.nick.empty() ? "-" : e.nick);
     const bool you = id == s.session.hello.client_id;
-    // Only our own account can be marked: LIST and PRESENCE do not say
-    // which entries are signed in (PROTOCOL.md), only AUTH's answer does.
-    const std::string suffix = !you ? "" : s.session.account.empty() ? " (you)" : " (you, account)";
+    const std::string suffix = client_mark(s, id);
     // A long nick is cut, never the "(you)" after it.
     const int suffix_w = static_cast<int>(suffix.size());
     const int used = draw_text(y, r.x, r.w - suffix_w, line, you ? (a | A_BOLD) : a);
-    if (you) draw_text(y, r.x + used, suffix_w, suffix, a | A_BOLD);
+    draw_text(y, r.x + used, suffix_w, suffix, you ? (a | A_BOLD) : a);
     draw_text(y + 1, r.x + 3, r.w - 3, format_addr(e.addr), A_DIM);
     y += 2;
   }

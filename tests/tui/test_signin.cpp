@@ -297,3 +297,17 @@ TEST_CASE("app: /connect --tls without a port goes to 2556 with TLS; the default
   CHECK(wire->last_tls);
   CHECK(wire->last_port == "2556");
 }
+
+TEST_CASE("clients pane marks: every entry is an account where the server requires sign-in") {
+  State s;
+  s.session.hello.client_id = 4;
+  CHECK(client_mark(s, 4) == " (you)");
+  CHECK(client_mark(s, 5).empty());
+  s.session.account = "alice";  // our own AUTH succeeded on a server with guests
+  CHECK(client_mark(s, 4) == " (you, account)");
+  CHECK(client_mark(s, 5).empty());  // a guest or an account: LIST does not say
+  s.session.hello.flags = kHelloSignInRequired;  // guests are never listed there
+  CHECK(client_mark(s, 5) == " (account)");
+  s.session.account.clear();
+  CHECK(client_mark(s, 4) == " (you, account)");
+}

@@ -67,11 +67,12 @@ class Pki:
 
 
 class TlsServer:
-    def __init__(self, pki, tag):
-        self.tls_port_file = os.path.join(pki.d, tag + ".tls-port")
-        self.server = Server(SOCKCHATD, "--name", "tls-" + tag, "--log-level", "warn",
+    def __init__(self, pki, tag, *extra, name=None):
+        name = name or tag
+        self.tls_port_file = os.path.join(pki.d, name + ".tls-port")
+        self.server = Server(SOCKCHATD, "--name", "tls-" + name, "--log-level", "warn",
                              "--tls-cert", pki.path(tag + ".pem"), "--tls-key", pki.path(tag + ".key"),
-                             "--tls-port", "0", "--tls-port-file", self.tls_port_file)
+                             "--tls-port", "0", "--tls-port-file", self.tls_port_file, *extra)
         self.plain_port = self.server.port
         self.port = wait_for_port(self.tls_port_file, self.server.proc.poll)
 
@@ -212,6 +213,38 @@ def test_keylog_and_plaintext_port(pki, good):
           out)
 
 
+def private_file(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+    os.chmod(path, 0o600)
+    return path
+
+
+def test_sign_in(pki):
+    """--user and --password-file against the real server's --accounts (a
+    sha512crypt hash made by the openssl command), over TLS and over
+    plaintext on loopback; a wrong password is refused in plain words."""
+    hashed = openssl("passwd", "-6", "-stdin", data=b"correct horse\n").decode().strip()
+    accounts = private_file(os.path.join(pki.d, "accounts"), "alice:%s\n" % hashed)
+    good_pw = private_file(os.path.join(pki.d, "good-pw"), "correct horse\n")
+    bad_pw = private_file(os.path.join(pki.d, "bad-pw"), "battery staple\n")
+    server = TlsServer(pki, "good", "--accounts", accounts, name="accounts")
+    try:
+        tls = ["--tls-ca", pki.ca, "--user", "alice"]
+        rc, out = run([*tls, "--password-file", good_pw, "localhost", str(server.port)], stdin_text="/list\n")
+        check(rc == 0 and re.search(r"^signed in as alice$", out, re.M) is not None
+              and re.search(r"^clients 1\b|^ *\d+ alice\b", out, re.M) is not None,
+              "sign-in over TLS: signed in as alice, then the list is answered", out)
+        rc, out = run([*tls, "--password-file", bad_pw, "localhost", str(server.port)])
+        check(re.search(r"^sign-in as alice failed: .*wrong account name or password", out, re.M) is not None,
+              "a wrong password: refused in plain words", out)
+        rc, out = run(["--user", "alice", "--password-file", good_pw, "127.0.0.1", str(server.plain_port)])
+        check(re.search(r"^signed in as alice$", out, re.M) is not None,
+              "sign-in over plaintext from loopback is allowed", out)
+    finally:
+        server.stop()
+
+
 def test_no_password_option():
     for arg in (["--password", "hunter2"], ["--password=hunter2"]):
         rc, out = run(arg)
@@ -249,6 +282,7 @@ def main():
             test_fingerprint(pki, servers["good"], servers["self"])
             test_tofu(pki, servers["self"], servers["good"])
             test_keylog_and_plaintext_port(pki, servers["good"])
+            test_sign_in(pki)
         finally:
             for s in servers.values():
                 s.stop()
