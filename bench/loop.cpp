@@ -165,6 +165,25 @@ void Loop::finish_connect(std::size_t i) {
   c.connecting = false;
   c.last_send = Clock::now();
   watch(i, false);
+  if (target_.tls != nullptr) {
+    // The first feed (of nothing) writes the ClientHello.
+    c.tls = std::make_unique<tls::TlsSession>(target_.tls, tls::TlsSession::Side::Client);
+    if (tls_in(i, ByteView())) flush(i);
+  }
+}
+
+// Feeds what the socket brought to the connection's TLS session, which puts
+// the plaintext into the decoder and its own answers (handshake, tickets)
+// into the ciphertext to send.  False when the connection was dropped.
+bool Loop::tls_in(std::size_t i, ByteView cipher) {
+  Conn& c = conns_[i];
+  if (c.tls->feed(cipher, c.decoder) != tls::TlsSession::Input::Ok) {
+    if (setup_error_.empty() && !c.greeted) setup_error_ = "TLS: " + c.tls->why();
+    drop(i, "TLS failed");
+    return false;
+  }
+  c.tls->take_output(c.cipher);
+  return true;
 }
 
 // Reads everything the socket has, answering each complete frame as it
@@ -181,7 +200,11 @@ void Loop::read_conn(std::size_t i) {
       drop(i, r.status == net::IoStatus::Closed ? "closed by the server" : "recv failed");
       return;
     }
-    c.decoder.feed(ByteView(rbuf_.data(), r.bytes));
+    if (c.tls) {
+      if (!tls_in(i, ByteView(rbuf_.data(), r.bytes))) return;
+    } else {
+      c.decoder.feed(ByteView(rbuf_.data(), r.bytes));
+    }
     const Clock::time_point now = Clock::now();
     Frame f;
     DecodeResult d;
@@ -248,22 +271,31 @@ void Loop::drop(std::size_t i, const char* why) {
   c.fd = -1;
 }
 
+// With TLS the frames in `out` are encrypted first (once the handshake is
+// done: until then only the session's own bytes go out), and the
+// ciphertext is what goes to send().
 void Loop::flush(std::size_t i) {
   Conn& c = conns_[i];
   if (c.fd < 0) return;
-  if (c.out.empty()) return;
-  while (c.sent < c.out.size()) {
-    const net::IoResult r = net::send_some(c.fd, c.out.data() + c.sent, c.out.size() - c.sent);
+  if (c.tls && c.tls->established() && !c.out.empty()) {
+    if (!c.tls->encrypt(ByteView(c.out.data(), c.out.size()))) return drop(i, "TLS encrypt failed");
+    c.out.clear();
+    c.tls->take_output(c.cipher);
+  }
+  Bytes& wire = c.wire();
+  if (wire.empty()) return;
+  while (c.sent < wire.size()) {
+    const net::IoResult r = net::send_some(c.fd, wire.data() + c.sent, wire.size() - c.sent);
     if (r.status == net::IoStatus::WouldBlock) break;
     if (r.status != net::IoStatus::Ok) return drop(i, "send failed");
     c.sent += r.bytes;
     c.last_send = Clock::now();
   }
-  if (c.sent == c.out.size()) {
-    c.out.clear();
+  if (c.sent == wire.size()) {
+    wire.clear();
     c.sent = 0;
   }
-  watch(i, !c.out.empty());
+  watch(i, !wire.empty());
 }
 
 // Idle connections must say something every heartbeat interval, or the

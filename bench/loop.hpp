@@ -15,11 +15,13 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "bench/histogram.hpp"
 #include "common/codec.hpp"
+#include "common/tls_session.hpp"
 
 namespace sc::bench {
 
@@ -53,6 +55,7 @@ struct Errors {
 struct Target {
   sockaddr_storage addr{};
   socklen_t len = 0;
+  SSL_CTX* tls = nullptr;  // --tls: every connection speaks TLS (bench/tls.hpp)
 };
 
 struct Conn {
@@ -61,8 +64,11 @@ struct Conn {
   bool greeted = false;
   bool want_out = false;  // EPOLLOUT is registered
   FrameDecoder decoder{Role::Client, kMaxServerPayload};
-  Bytes out;
-  std::size_t sent = 0;
+  Bytes out;               // frames to send (plaintext)
+  std::size_t sent = 0;    // of wire(): what went out already
+  std::unique_ptr<tls::TlsSession> tls;  // --tls only
+  Bytes cipher;            // --tls: `out` encrypted, waiting for send()
+  Bytes& wire() { return tls ? cipher : out; }
   Hello hello;
   Clock::time_point last_send;
 };
@@ -115,6 +121,7 @@ class Loop {
   void poll_once(int timeout_ms);
   void handle_event(std::size_t i, std::uint32_t events);
   void finish_connect(std::size_t i);
+  bool tls_in(std::size_t i, ByteView cipher);
   void read_conn(std::size_t i);
   void dispatch(std::size_t i, const Frame& f, Clock::time_point now);
   void greet(std::size_t i, const Frame& f);

@@ -11,6 +11,7 @@
 #include "bench/options.hpp"
 #include "bench/report.hpp"
 #include "bench/runner.hpp"
+#include "bench/tls.hpp"
 #include "common/net.hpp"
 
 namespace {
@@ -36,6 +37,12 @@ bool open_probe(const Options& o, Probe& p, Target& t, std::string& err) {
   if (getpeername(p.fd, reinterpret_cast<sockaddr*>(&t.addr), &t.len) != 0) {
     err = "getpeername failed";
     return false;
+  }
+  if (o.tls) {
+    t.tls = client_ctx(err);
+    if (t.tls == nullptr) return false;
+    p.tls = std::make_unique<sc::tls::TlsSession>(t.tls, sc::tls::TlsSession::Side::Client);
+    if (!handshake(p.fd, *p.tls, p.decoder, 5000, err)) return false;
   }
   sc::Frame f;
   if (!read_probe_frame(p, f, 5000, err)) return false;

@@ -22,7 +22,9 @@ constexpr const char* kUsage =
     "\n"
     "global options:\n"
     "  -h, --host HOST        server address (default 127.0.0.1)\n"
-    "  -p, --port PORT        server port (default 2555)\n"
+    "  -p, --port PORT        server port (default 2555, with --tls 2556)\n"
+    "      --tls              speak TLS to the server's TLS port (no certificate check:\n"
+    "                         point it at a server you run)\n"
     "  -t, --threads N        event-loop threads (default 1)\n"
     "      --server-pid PID   also report the server's CPU per request, RSS, threads, fds\n"
     "      --json             print the results as one JSON object\n"
@@ -68,13 +70,14 @@ bool parse_mode(const char* arg, Mode& m) {
   return true;
 }
 
-enum LongOnly { kServerPid = 1000, kJson, kHelp };
+enum LongOnly { kServerPid = 1000, kJson, kHelp, kTls };
 
 bool parse_global(int argc, char** argv, Options& o, int* exit_code) {
   static const option longs[] = {
       {"host", required_argument, nullptr, 'h'},    {"port", required_argument, nullptr, 'p'},
       {"threads", required_argument, nullptr, 't'}, {"server-pid", required_argument, nullptr, kServerPid},
       {"json", no_argument, nullptr, kJson},        {"help", no_argument, nullptr, kHelp},
+      {"tls", no_argument, nullptr, kTls},
       {nullptr, 0, nullptr, 0}};
   long v = 0;
   int c;
@@ -92,6 +95,7 @@ bool parse_global(int argc, char** argv, Options& o, int* exit_code) {
         o.server_pid = static_cast<pid_t>(v);
         break;
       case kJson: o.json = true; break;
+      case kTls: o.tls = true; break;
       case kHelp:
         std::fputs(kUsage, stdout);
         *exit_code = 0;
@@ -135,6 +139,7 @@ bool parse_mode_option(int c, Options& o) {
 bool parse_options(int argc, char** argv, Options& o, int* exit_code) {
   *exit_code = 2;
   if (!parse_global(argc, argv, o, exit_code)) return false;
+  if (o.port.empty()) o.port = o.tls ? "2556" : "2555";
   if (optind >= argc) {
     std::fputs(kUsage, stderr);
     return false;

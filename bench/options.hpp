@@ -12,7 +12,8 @@ enum class Mode { Time, Send, Connect };
 struct Options {
   Mode mode = Mode::Time;
   std::string host = "127.0.0.1";
-  std::string port = "2555";
+  std::string port;         // default 2555, with --tls 2556
+  bool tls = false;         // speak TLS (the server's --tls-port)
   int threads = 1;          // like redis-benchmark: one event loop by default
   int clients = 50;         // time: clients; send: pairs
   int depth = 1;            // requests in flight per client (sender)

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "bench/modes.hpp"
+#include "bench/tls.hpp"
 #include "common/net.hpp"
 
 namespace sc::bench {
@@ -124,7 +125,7 @@ void time_list(Probe& p, const std::vector<std::uint32_t>& ours, Results& r) {
   end_frame(req, begin_frame(req, Kind::Request, static_cast<std::uint8_t>(Type::List), 0, id));
   Frame f;
   std::string err;
-  if (!net::send_all(p.fd, req.data(), req.size(), 5000) || !read_probe_frame(p, f, 10000, err) ||
+  if (!send_probe(p, req, 5000) || !read_probe_frame(p, f, 10000, err) ||
       f.header.id != id || f.header.status != 0) {
     ++r.list_errors;
     return;
@@ -221,6 +222,35 @@ Results run_bench(const Options& o, const Target& target, Probe& probe) {
   return r;
 }
 
+namespace {
+
+// One recv() into the probe's decoder, through its TLS session with --tls.
+bool probe_recv(Probe& p, std::string& err) {
+  std::uint8_t buf[64 * 1024];
+  const net::IoResult io = net::recv_some(p.fd, buf, sizeof buf);
+  if (io.status == net::IoStatus::Closed || io.status == net::IoStatus::Error) {
+    err = io.status == net::IoStatus::Closed ? "server closed the connection" : "recv failed";
+    return false;
+  }
+  if (io.status != net::IoStatus::Ok) return true;
+  if (!p.tls) {
+    p.decoder.feed(ByteView(buf, io.bytes));
+    return true;
+  }
+  if (p.tls->feed(ByteView(buf, io.bytes), p.decoder) != tls::TlsSession::Input::Ok) {
+    err = "TLS: " + p.tls->why();
+    return false;
+  }
+  return send_pending(p.fd, *p.tls, 5000);  // tickets, KeyUpdate answers
+}
+
+}  // namespace
+
+bool send_probe(Probe& p, const Bytes& frames, int timeout_ms) {
+  if (!p.tls) return net::send_all(p.fd, frames.data(), frames.size(), timeout_ms);
+  return p.tls->encrypt(ByteView(frames.data(), frames.size())) && send_pending(p.fd, *p.tls, timeout_ms);
+}
+
 bool read_probe_frame(Probe& p, Frame& f, int timeout_ms, std::string& err) {
   const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
   for (;;) {
@@ -236,13 +266,7 @@ bool read_probe_frame(Probe& p, Frame& f, int timeout_ms, std::string& err) {
       err = "no answer in time";
       return false;
     }
-    const std::span<std::uint8_t> space = p.decoder.write_space(64 * 1024);
-    const net::IoResult io = net::recv_some(p.fd, space.data(), space.size());
-    p.decoder.commit(io.status == net::IoStatus::Ok ? io.bytes : 0);
-    if (io.status == net::IoStatus::Closed || io.status == net::IoStatus::Error) {
-      err = io.status == net::IoStatus::Closed ? "server closed the connection" : "recv failed";
-      return false;
-    }
+    if (!probe_recv(p, err)) return false;
   }
 }
 

@@ -2,6 +2,7 @@
 // samples the server, and gathers what they measured.
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include "bench/histogram.hpp"
@@ -16,6 +17,7 @@ namespace sc::bench {
 struct Probe {
   int fd = -1;
   FrameDecoder decoder{Role::Client, kMaxServerPayload};
+  std::unique_ptr<tls::TlsSession> tls;  // --tls
   Hello hello;
   std::uint32_t next_id = 1;
 };
@@ -44,5 +46,7 @@ Results run_bench(const Options& o, const Target& target, Probe& probe);
 
 // Blocking read of one frame on the probe, at most timeout_ms.
 bool read_probe_frame(Probe& p, Frame& f, int timeout_ms, std::string& err);
+// Blocking send of frames on the probe (encrypted with --tls).
+bool send_probe(Probe& p, const Bytes& frames, int timeout_ms);
 
 }  // namespace sc::bench
