@@ -6,7 +6,9 @@ error of any kind in the --json output), not speed.
     smoke.py CASE SOCKCHAT_BENCH SOCKCHATD
     smoke.py abuse-quick BENCH/ABUSE SOCKCHATD
 
-Cases: time, time-pipelined, send, connect, send-detects-errors (a server
+Cases: time, time-pipelined, send, connect, tls (every mode with --tls
+against the server's TLS listener, a self-signed certificate made with the
+openssl command), send-detects-errors (a server
 that rate-limits SENDs: the bench must notice the RATE_LIMITED answers and
 exit 1), no-server (nothing listening: exit 3); abuse-quick runs
 bench/abuse --quick instead, which must report figures for every phase and
@@ -19,11 +21,13 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from sccheck import check, fail  # noqa: E402
-from scserver import Server, StartError  # noqa: E402
+from sccerts import self_signed  # noqa: E402
+from scserver import Server, StartError, wait_for_port  # noqa: E402
 
 BENCH_TIMEOUT = 120.0
 
@@ -89,6 +93,21 @@ def case_connect(bench, server):
     check(s["released"], f"server did not return to its baseline: {s}")
 
 
+def case_tls(bench, server, tls_port):
+    """Every mode over TLS: the same checks as in plaintext."""
+    def run(args):
+        return run_bench(bench, tls_port, server.proc.pid, ["--tls"] + args)
+    rc, r = run(["--threads", "2", "time", "-c", "8", "-P", "1", "-d", "1"])
+    check_load(rc, r, 8, 1)
+    rc, r = run(["time", "-c", "4", "-P", "16", "-d", "1"])
+    check_load(rc, r, 4, 16)
+    rc, r = run(["send", "-c", "4", "-P", "4", "-d", "1", "-s", "3000"])
+    check_load(rc, r, 4, 4)
+    rc, r = run(["connect", "-n", "50", "-l", "3"])
+    check_clean(rc, r)
+    check(r["connections"] == 50 and r["list_latency_us"]["count"] == 3, f"connect over TLS: {r}")
+
+
 def case_send_detects_errors(bench, server):
     rc, r = run_bench(bench, server.port, server.proc.pid,
                       ["send", "-c", "1", "-P", "8", "-d", "1"])
@@ -142,6 +161,12 @@ def main():
     # as for bench/compare-redis (Redis has none by default either).
     extra = ["--max-send-rate", "1" if case == "send-detects-errors" else "0",
              "--max-request-rate", "0", "--max-clients-per-ip", "0", "--max-connect-rate", "0"]
+    certs = tempfile.TemporaryDirectory(prefix="sockchat-bench-tls-")
+    if case == "tls":
+        self_signed(certs.name, "bench")
+        extra += ["--tls-cert", os.path.join(certs.name, "bench.pem"), "--tls-key",
+                  os.path.join(certs.name, "bench.key"), "--tls-port", "0",
+                  "--tls-port-file", os.path.join(certs.name, "tls-port")]
     try:
         server = Server(sockchatd, "--log-level", "warn", *extra)
     except StartError as e:
@@ -155,12 +180,15 @@ def main():
             case_send(bench, server)
         elif case == "connect":
             case_connect(bench, server)
+        elif case == "tls":
+            case_tls(bench, server, wait_for_port(os.path.join(certs.name, "tls-port"), server.proc.poll))
         elif case == "send-detects-errors":
             case_send_detects_errors(bench, server)
         else:
             fail(f"unknown case {case}")
     finally:
         status = server.stop()
+        certs.cleanup()
         if status != 0:
             print(server.read_log(), file=sys.stderr)
     check(status == 0, f"sockchatd exit status {status}")
