@@ -73,6 +73,10 @@ TlsSession::Input TlsSession::feed(ByteView cipher, FrameDecoder& plain) {
     std::size_t n = 0;
     const int rc = SSL_read_ex(ssl_, space.data(), space.size(), &n);
     plain.commit(rc == 1 ? n : 0);
+    // Nothing buffered on either side of the session: another SSL_read
+    // could only fail with WANT_READ, and with SSL_MODE_RELEASE_BUFFERS it
+    // would allocate and free a record buffer to find that out.
+    if (rc == 1 && BIO_ctrl_pending(in_) == 0 && SSL_has_pending(ssl_) == 0) break;
     if (rc == 1) continue;
     const int e = SSL_get_error(ssl_, rc);
     if (e == SSL_ERROR_WANT_READ) break;
