@@ -148,21 +148,15 @@ int on_key(void* user, const char* section, const char* name, const char* value)
 }  // namespace
 
 Settings overlay(Settings base, const Settings& over) {
-  auto take = [](auto& field, const auto& from) {
-    if (from) field = from;
-  };
-  take(base.host, over.host);
-  take(base.port, over.port);
-  take(base.nick, over.nick);
-  take(base.user, over.user);
-  take(base.password_file, over.password_file);
-  take(base.tls_ca, over.tls_ca);
-  take(base.tls_fingerprint, over.tls_fingerprint);
-  take(base.tls, over.tls);
-  take(base.color, over.color);
-  take(base.bell, over.bell);
-  take(base.log, over.log);
-  take(base.reconnect, over.reconnect);
+  using Text = std::optional<std::string> Settings::*;
+  using Flag = std::optional<bool> Settings::*;
+  for (Text m : {&Settings::host, &Settings::port, &Settings::nick, &Settings::user, &Settings::password_file,
+                 &Settings::tls_ca, &Settings::tls_fingerprint}) {
+    if (over.*m) base.*m = over.*m;
+  }
+  for (Flag m : {&Settings::tls, &Settings::color, &Settings::bell, &Settings::log, &Settings::reconnect}) {
+    if (over.*m) base.*m = over.*m;
+  }
   return base;
 }
 

@@ -32,6 +32,16 @@ struct Rig : SessionRig {
     return wire->requests();
   }
   void lose() { deliver(event(Incoming::What::Closed, "Connection reset by peer")); }
+  // Connects and greets: the connection a reconnect would restore.
+  std::vector<FakeWire::Request> connected() {
+    session.connect("127.0.0.1", "2555");
+    return greet();
+  }
+  // The server says why it closes, then closes.
+  void server_error(Status status) {
+    deliver(frame(Kind::Indication, Type::Error, status, 0, text_payload("bye")));
+    deliver(event(Incoming::What::Closed, "closed"));
+  }
   // Moves the clock to the scheduled attempt, checking nothing happens a
   // millisecond earlier.
   void run_to_attempt(milliseconds delay) {
@@ -74,8 +84,7 @@ TEST_CASE("reconnect: the jitter takes at most a quarter off and never adds") {
 
 TEST_CASE("reconnect: a lost connection is retried with growing delays up to the cap") {
   Rig r;
-  r.session.connect("127.0.0.1", "2555");
-  r.greet();
+  r.connected();
   r.lose();
   CHECK(has_line(r.log, "connection lost: Connection reset by peer"));
   CHECK(r.state.phase == Phase::Disconnected);
@@ -98,8 +107,7 @@ TEST_CASE("reconnect: a lost connection is retried with growing delays up to the
 TEST_CASE("reconnect: the countdown changes once a second and the wake-ups follow it") {
   Rig r;
   r.jitter = 0.5;  // attempt 3: 4 s less an eighth, 3.5 s
-  r.session.connect("127.0.0.1", "2555");
-  r.greet();
+  r.connected();
   r.lose();
   r.run_to_attempt(milliseconds(875));
   r.deliver(event(Incoming::What::Failed, "refused"));
@@ -118,8 +126,7 @@ TEST_CASE("reconnect: the countdown changes once a second and the wake-ups follo
 
 TEST_CASE("reconnect: after a greeting the nick and the subscription are asked for again, and the backoff restarts") {
   Rig r;
-  r.session.connect("127.0.0.1", "2555");
-  r.greet(1);
+  r.connected();
   r.log.add(LineKind::Incoming, "message from 9 (bob): kept");
   r.lose();
   r.run_to_attempt(seconds(1));
@@ -149,8 +156,7 @@ TEST_CASE("reconnect: a server shutdown is retried, with the account signed in a
     pw = "secret";
     return true;
   });
-  r.session.connect("127.0.0.1", "2555");
-  auto reqs = r.greet();
+  auto reqs = r.connected();
   REQUIRE(!reqs.empty());
   CHECK(type_of(reqs[0]) == Type::Auth);
   r.deliver(frame(Kind::Indication, Type::Shutdown, Status::Ok, 0, text_payload("restarting")));
@@ -166,8 +172,7 @@ TEST_CASE("reconnect: a server shutdown is retried, with the account signed in a
 
 TEST_CASE("reconnect: Esc or /disconnect cancels, before an attempt and during one") {
   Rig r;
-  r.session.connect("127.0.0.1", "2555");
-  r.greet();
+  r.connected();
   r.lose();
   REQUIRE(r.state.reconnecting());
   CHECK(r.session.disconnect() != kNothing);
@@ -178,8 +183,7 @@ TEST_CASE("reconnect: Esc or /disconnect cancels, before an attempt and during o
   r.session.on_tick(r.clock.now);
   CHECK(r.wire->connects == 1);
 
-  r.session.connect("127.0.0.1", "2555");
-  r.greet();
+  r.connected();
   r.lose();
   r.run_to_attempt(seconds(1));
   r.session.disconnect();  // the attempt under way
@@ -193,8 +197,7 @@ TEST_CASE("reconnect: Esc or /disconnect cancels, before an attempt and during o
 TEST_CASE("reconnect: never after the user's disconnect, a first connect that failed, or a fatal refusal") {
   SUBCASE("the user's BYE") {
     Rig r;
-    r.session.connect("127.0.0.1", "2555");
-    r.greet();
+    r.connected();
     r.session.disconnect();
     r.deliver(event(Incoming::What::Closed, "closed"));
     CHECK_FALSE(r.state.reconnecting());
@@ -207,10 +210,8 @@ TEST_CASE("reconnect: never after the user's disconnect, a first connect that fa
   }
   SUBCASE("an ERROR a retry would repeat") {
     Rig r;
-    r.session.connect("127.0.0.1", "2555");
-    r.greet();
-    r.deliver(frame(Kind::Indication, Type::Error, Status::BadFrame, 0, text_payload("bad frame")));
-    r.deliver(event(Incoming::What::Closed, "closed"));
+    r.connected();
+    r.server_error(Status::BadFrame);
     CHECK_FALSE(r.state.reconnecting());
   }
   SUBCASE("a refused sign-in") {
@@ -219,8 +220,7 @@ TEST_CASE("reconnect: never after the user's disconnect, a first connect that fa
       pw = "wrong";
       return true;
     });
-    r.session.connect("127.0.0.1", "2555");
-    const auto reqs = r.greet();
+    const auto reqs = r.connected();
     REQUIRE(!reqs.empty());
     r.deliver(response(reqs[0], Status::AuthFailed, text_payload("no")));
     r.lose();
@@ -229,8 +229,7 @@ TEST_CASE("reconnect: never after the user's disconnect, a first connect that fa
   SUBCASE("reconnect off (--plain)") {
     Rig r;
     r.session.set_reconnect(false);
-    r.session.connect("127.0.0.1", "2555");
-    r.greet();
+    r.connected();
     r.lose();
     CHECK_FALSE(r.state.reconnecting());
   }
@@ -238,10 +237,8 @@ TEST_CASE("reconnect: never after the user's disconnect, a first connect that fa
 
 TEST_CASE("reconnect: an idle-timeout ERROR is retried; a new /connect replaces the reconnect") {
   Rig r;
-  r.session.connect("127.0.0.1", "2555");
-  r.greet();
-  r.deliver(frame(Kind::Indication, Type::Error, Status::IdleTimeout, 0, text_payload("idle")));
-  r.deliver(event(Incoming::What::Closed, "closed"));
+  r.connected();
+  r.server_error(Status::IdleTimeout);
   REQUIRE(r.state.reconnecting());
   r.session.connect("10.0.0.1", "2600");
   CHECK_FALSE(r.state.reconnecting());
