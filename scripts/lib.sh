@@ -1,7 +1,7 @@
 # Shared by scripts/run, scripts/test and .ci/run.  Sourced, not executed.
 
 # Debian packages the build and the full test suite need.
-SOCKCHAT_BUILD_DEPS="g++ meson ninja-build pkg-config cmake python3 libspdlog-dev libfmt-dev libncurses-dev libicu-dev doctest-dev libssl-dev libcrypt-dev"
+SOCKCHAT_BUILD_DEPS="g++ meson ninja-build pkg-config cmake python3 libspdlog-dev libfmt-dev libncurses-dev libicu-dev doctest-dev libssl-dev libcrypt-dev libinih-dev"
 SOCKCHAT_TEST_DEPS="strace tmux mandoc groff-base man-db wireshark-common tshark iproute2 procps systemd clang libclang-rt-14-dev psmisc util-linux"
 
 # Installs whichever of the named Debian packages are missing, with sudo when

@@ -70,7 +70,9 @@ bool needs_connection(MenuItem item) {
 bool menu_item_enabled(const State& s, MenuItem item) {
   if (item == MenuItem::Connect) return s.session.phase == Phase::Disconnected;
   // Disconnect also cancels a connect in progress.
-  if (item == MenuItem::Disconnect) return s.session.phase != Phase::Disconnected && s.session.phase != Phase::Closing;
+  if (item == MenuItem::Disconnect) {
+    return s.session.reconnecting() || (s.session.phase != Phase::Disconnected && s.session.phase != Phase::Closing);
+  }
   return !needs_connection(item) || s.connected();
 }
 
@@ -118,6 +120,7 @@ App::App(Options options, Connector connector) : session_(s_.session, s_.log, st
   session_.set_wanted_nick(s_.options.nick);
   session_.set_tls_default(s_.options.tls);
   session_.set_account(s_.options.user, s_.options.password_source);
+  session_.set_reconnect(s_.options.reconnect && !s_.options.plain);
   if (!s_.options.plain) {
     add_line(LineKind::Info, "sockchat " SOCKCHAT_VERSION ": F2 or /connect to connect, F1 or /help for help");
   }
@@ -559,7 +562,9 @@ unsigned App::key_input(const Key& key, LineEditor& ed) {
         return note("staying") | kInput;
       }
       if (s_.prompt.active) return cancel_prompt();
-      if (s_.phase() == Phase::Connecting || s_.phase() == Phase::Greeting) return session_.disconnect();
+      if (s_.phase() == Phase::Connecting || s_.phase() == Phase::Greeting || s_.session.reconnecting()) {
+        return session_.disconnect();
+      }
       return note("") | kInput;
     case Key::Code::Backspace: changed = ed.erase_before(); break;
     case Key::Code::Delete: changed = ed.erase_at(); break;

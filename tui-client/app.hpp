@@ -55,6 +55,7 @@ struct Options {
   bool color = true;
   bool plain = false;
   bool tls = false;   // --tls: connect with TLS unless /connect --no-tls
+  bool reconnect = true;  // after a lost connection (never in --plain)
   std::string user;   // --user: the account to sign in to after HELLO
   // --password-file, or in --plain a terminal with echo off; empty: the
   // full-screen UI asks with its hidden input line.

@@ -11,6 +11,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "xdg.hpp"
+
 namespace sc::tui {
 
 namespace {
@@ -156,12 +158,8 @@ std::string known_server_line(const std::string& server, const Fingerprint& fp) 
 }
 
 std::string known_servers_path() {
-  const char* data = std::getenv("XDG_DATA_HOME");
-  // The XDG spec: a relative XDG_DATA_HOME is invalid and to be ignored.
-  if (data != nullptr && data[0] == '/') return std::string(data) + "/sockchat/known_servers";
-  const char* home = std::getenv("HOME");
-  if (home == nullptr || home[0] == '\0') return {};
-  return std::string(home) + "/.local/share/sockchat/known_servers";
+  const std::string dir = xdg_dir("XDG_DATA_HOME", ".local/share");
+  return dir.empty() ? dir : dir + "/known_servers";
 }
 
 bool load_known_servers(const std::string& path, KnownServers& out, std::string& why) {
@@ -182,16 +180,6 @@ bool load_known_servers(const std::string& path, KnownServers& out, std::string&
 
 namespace {
 
-// mkdir -p with mode 0700 for the directories it makes.
-bool make_dirs(const std::string& dir) {
-  for (std::size_t at = 1; at <= dir.size(); ++at) {
-    if (at != dir.size() && dir[at] != '/') continue;
-    const std::string part = dir.substr(0, at);
-    if (mkdir(part.c_str(), 0700) != 0 && errno != EEXIST) return false;
-  }
-  return true;
-}
-
 // Lines in the file so far, counting a last line without a newline.
 int count_lines(const std::string& path, bool& ends_in_newline) {
   std::ifstream in(path, std::ios::binary);
@@ -210,7 +198,7 @@ int count_lines(const std::string& path, bool& ends_in_newline) {
 int append_known_server(const std::string& path, const std::string& server, const Fingerprint& fp,
                         std::string& why) {
   const std::size_t slash = path.rfind('/');
-  if (slash != std::string::npos && slash > 0 && !make_dirs(path.substr(0, slash))) {
+  if (slash != std::string::npos && slash > 0 && !make_private_dirs(path.substr(0, slash))) {
     why = "cannot make the directory of " + path + ": " + std::strerror(errno);
     return 0;
   }

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "app.hpp"
+#include "autolog.hpp"
 
 namespace sc::tui {
 
@@ -14,7 +15,8 @@ struct StartTarget {
   std::string host, port;
 };
 
-int run_tui(App& app, const StartTarget& target, int signal_fd);
-int run_plain(App& app, const StartTarget& target, int signal_fd);
+// Each turn's new lines also go to the message log (off: does nothing).
+int run_tui(App& app, const StartTarget& target, int signal_fd, Autolog& log);
+int run_plain(App& app, const StartTarget& target, int signal_fd, Autolog& log);
 
 }  // namespace sc::tui

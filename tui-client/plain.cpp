@@ -84,7 +84,7 @@ bool read_lines(std::string& buf, std::vector<std::string>& lines) {
 
 }  // namespace
 
-int run_plain(App& app, const StartTarget& target, int signal_fd) {
+int run_plain(App& app, const StartTarget& target, int signal_fd, Autolog& log) {
   Printer out;
   // With HOST given, a connect that fails ends the run with status 1.
   bool starting = target.given;
@@ -153,6 +153,7 @@ int run_plain(App& app, const StartTarget& target, int signal_fd) {
     out.flush(app.state());
     app.send_due_acks();  // only now are the messages on stdout
     out.flush(app.state());
+    log.flush(app.state().log);
   }
   return 0;
 }

@@ -79,7 +79,7 @@ void fill_row(int y, int x, int w, attr_t attr) {
 std::string status_text(const State& s) {
   std::string t = " sockchat  ";
   switch (s.session.phase) {
-    case Phase::Disconnected: return t + "disconnected";
+    case Phase::Disconnected: return t + (s.session.reconnecting() ? reconnect_status(s.session) : "disconnected");
     case Phase::Connecting:
     case Phase::Greeting: return t + "connecting to " + s.session.server + "\u2026";
     case Phase::Closing: return t + "disconnecting from " + s.session.server;
@@ -224,6 +224,7 @@ std::string hint_text(const State& s) {
   if (s.session.phase == Phase::Connecting || s.session.phase == Phase::Greeting) {
     return "connecting to " + s.session.server + "; Esc or /disconnect cancels";
   }
+  if (s.session.reconnecting()) return "the connection was lost; Esc or /disconnect cancels the reconnect";
   if (s.session.phase == Phase::Disconnected) return "F2 or /connect to connect; F1 or /help for help; F9: menu";
   if (s.selected != 0) return "Enter sends to client " + std::to_string(s.selected) + "; Tab completes; F9: menu";
   return "/send ID TEXT, or pick a client (F8) and type; Tab completes; PgUp/PgDn scroll";

@@ -44,6 +44,21 @@ std::chrono::seconds heartbeat_interval(const Hello& h) {
 
 bool is_ok(const Header& h) { return h.status == static_cast<std::uint8_t>(Status::Ok); }
 
+// An ERROR about load, idleness or a full send queue may not happen again
+// on a new connection; one about the protocol, the version, the password
+// or encryption would.
+bool retry_helps(Status s) {
+  switch (s) {
+    case Status::ServerFull:
+    case Status::IdleTimeout:
+    case Status::SendqExceeded:
+    case Status::TooManyConnections:
+    case Status::RateLimited:
+    case Status::Internal: return true;
+    default: return false;
+  }
+}
+
 }  // namespace
 
 std::string security_text(const Security& s) {
@@ -114,13 +129,28 @@ std::string Session::client_label(std::uint32_t id) const {
 // --------------------------------------------------------------------------
 // Commands.
 
+// The user's connect: whatever reconnect was scheduled or under way, this
+// replaces it, and the account signed in to with /auth is not carried over.
 unsigned Session::connect(const std::string& host, const std::string& port, bool tls) {
+  attempts_ = 0;
+  s_.reconnect_in_s = -1;
+  resume_account_.clear();
+  return open(host, port, tls);
+}
+
+unsigned Session::open(const std::string& host, const std::string& port, bool tls) {
   last_host_ = host;
   last_port_ = port;
   std::string err;
   conn_ = connector_(host, port, tls, err);
   connect_failed_ = !conn_;
-  if (!conn_) return add(LineKind::Error, "connect failed: " + err) | kStatus | kMenu;
+  last_tls_ = tls;
+  greeted_ = fatal_ = false;
+  s_.reconnect_in_s = -1;
+  if (!conn_) {
+    const unsigned d = add(LineKind::Error, "connect failed: " + err) | kStatus | kMenu;
+    return may_reconnect() ? d | schedule_reconnect() : d;
+  }
   s_.phase = Phase::Connecting;
   s_.server = conn_->peer_text();
   farewell_.clear();
@@ -179,6 +209,8 @@ unsigned Session::sign_in(const std::string& account, std::string& password) {
 }
 
 unsigned Session::disconnect() {
+  if (s_.reconnecting()) return cancel_reconnect();
+  attempts_ = 0;  // a reconnect attempt in progress is cancelled for good
   if (s_.phase == Phase::Connecting || s_.phase == Phase::Greeting) {
     return drop("connect to " + s_.server + " cancelled", LineKind::Info);
   }
@@ -270,9 +302,8 @@ bool Session::queue(const Bytes& frames) {
     last_progress_ = now_();  // the stall clock starts with the first byte waiting
   }
   if (queued_bytes() + frames.size() > kMaxOutput) {
-    drop("connection lost: more than " + std::to_string(kMaxOutput >> 20) +
-             " MiB wait for a server that does not read them",
-         LineKind::Error);
+    lose("connection lost: more than " + std::to_string(kMaxOutput >> 20) +
+         " MiB wait for a server that does not read them");
     return false;
   }
   out_.insert(out_.end(), frames.begin(), frames.end());
@@ -284,7 +315,7 @@ bool Session::flush() {
   while (conn_ && queued_bytes() > 0) {
     const WriteResult r = conn_->write_some(out_.data() + out_done_, queued_bytes());
     if (r.broken) {
-      drop("connection lost: " + r.why, LineKind::Error);
+      lose("connection lost: " + r.why);
       return false;
     }
     if (r.bytes == 0) break;  // full: the loop waits for POLLOUT
@@ -294,7 +325,7 @@ bool Session::flush() {
   if (conn_ && queued_bytes() == 0 && conn_->output_waiting()) {
     const WriteResult r = conn_->flush_output();
     if (r.broken) {
-      drop("connection lost: " + r.why, LineKind::Error);
+      lose("connection lost: " + r.why);
       return false;
     }
   }
@@ -350,8 +381,8 @@ unsigned Session::handle(Incoming& in) {
   if (in.what == Incoming::What::Closed) {
     if (s_.phase == Phase::Closing) return drop("disconnected", LineKind::Info);
     // After SHUTDOWN or ERROR the close was announced: not a loss.
-    if (!farewell_.empty()) return drop("disconnected: " + farewell_, LineKind::Error);
-    return drop("connection lost: " + in.why, LineKind::Error);
+    if (!farewell_.empty()) return lose("disconnected: " + farewell_);
+    return lose("connection lost: " + in.why);
   }
   last_received_ = now_();
   if (in.header.kind == static_cast<std::uint8_t>(Kind::Response)) return handle_response(in);
@@ -362,7 +393,7 @@ unsigned Session::handle(Incoming& in) {
 unsigned Session::on_connect_outcome(const Incoming& in) {
   if (in.what == Incoming::What::Failed) {
     connect_failed_ = true;
-    return drop("connect failed: " + in.why, LineKind::Error);
+    return lose("connect failed: " + in.why);
   }
   s_.phase = Phase::Greeting;
   s_.question.clear();
@@ -394,6 +425,7 @@ unsigned Session::handle_indication(const Header& h, ByteView p) {
       std::string text;
       decode_text(p, text);
       farewell_ = std::string("server error ") + status_name(h.status);
+      fatal_ = fatal_ || !retry_helps(static_cast<Status>(h.status));
       return add(LineKind::Error, std::string("server error ") + status_name(h.status) + ": " + text);
     }
     default: return add(LineKind::Error, "ignored an indication of unknown type " + std::to_string(h.type));
@@ -403,10 +435,13 @@ unsigned Session::handle_indication(const Header& h, ByteView p) {
 unsigned Session::on_hello(ByteView p) {
   std::string_view why;
   if (decode_hello(p, s_.hello, &why) != Status::Ok) {
+    fatal_ = true;  // another version of the protocol: retrying will not change it
     return drop("connection lost: bad HELLO from the server (" + std::string(why) + ")", LineKind::Error);
   }
   s_.phase = Phase::Connected;
   s_.nick.clear();
+  greeted_ = true;
+  attempts_ = 0;  // the next loss starts the backoff from the beginning
   unsigned d = add(LineKind::Info, "connected to " + s_.server + " as client " +
                                        std::to_string(s_.hello.client_id) + " (server " +
                                        s_.hello.server_name + ")");
@@ -416,8 +451,8 @@ unsigned Session::on_hello(ByteView p) {
     d |= add(s_.security.tls ? LineKind::Info : LineKind::Error, "security " + security_text(s_.security));
   }
   // An account's name is its nick: no NICK when signing in.
-  if (!account_.empty()) {
-    d |= begin_sign_in(account_);
+  if (!account_.empty() || !resume_account_.empty()) {
+    d |= begin_sign_in(account_.empty() ? resume_account_ : account_);
     return d | (s_.sign_in_required() ? kNothing : after_hello_requests()) | kEverything;
   }
   if (s_.sign_in_required()) {
@@ -617,9 +652,12 @@ unsigned Session::on_auth_result(const Pending& pd, const Header& h, ByteView p)
     std::string_view why;
     if (decode_auth_reply(p, account, &why) != Status::Ok) account = pd.account;
     s_.account = s_.nick = account;
+    fatal_ = false;
+    if (account_.empty()) resume_account_ = account;
     unsigned d = add(LineKind::Info, "signed in as " + account) | kStatus | kClients;
     return d | after_hello_requests();
   }
+  fatal_ = true;  // until a sign-in succeeds, a lost connection is not retried: it would fail the same way
   if (status == Status::UnknownType) {
     return add(LineKind::Error, "sign-in as " + pd.account + " failed: this server has no accounts");
   }
@@ -660,7 +698,7 @@ int Session::poll_timeout_ms(Clock::time_point now) const {
   if (conn_ && queued_bytes() > 0) stall = ms_until(now, last_progress_ + kStallLimit);
   auto with_stall = [stall](int t) { return stall < 0 ? t : t < 0 ? stall : std::min(t, stall); };
   switch (s_.phase) {
-    case Phase::Disconnected:
+    case Phase::Disconnected: return reconnect_timeout_ms(now);
     case Phase::Connecting: return -1;  // the receiver bounds the connect
     case Phase::Greeting: return with_stall(ms_until(now, last_received_ + kGreetingTimeout));
     case Phase::Closing: return with_stall(ms_until(now, closing_since_ + kByeTimeout));
@@ -676,16 +714,15 @@ int Session::poll_timeout_ms(Clock::time_point now) const {
 unsigned Session::on_tick(Clock::time_point now) {
   if (events_waiting_) return on_ready();
   if (conn_ && queued_bytes() > 0 && now >= last_progress_ + kStallLimit) {
-    return drop("connection lost: the server has not read our data for " +
-                    std::to_string(kStallLimit.count()) + " s",
-                LineKind::Error);
+    return lose("connection lost: the server has not read our data for " + std::to_string(kStallLimit.count()) +
+                " s");
   }
   switch (s_.phase) {
-    case Phase::Disconnected:
+    case Phase::Disconnected: return reconnect_tick(now);
     case Phase::Connecting: return kNothing;
     case Phase::Greeting:
       if (now >= last_received_ + kGreetingTimeout) {
-        return drop("connection lost: no greeting from the server", LineKind::Error);
+        return lose("connection lost: no greeting from the server");
       }
       return kNothing;
     case Phase::Closing:
@@ -694,8 +731,7 @@ unsigned Session::on_tick(Clock::time_point now) {
     case Phase::Connected: break;
   }
   if (s_.hello.idle_timeout_s > 0 && now >= last_received_ + std::chrono::seconds(s_.hello.idle_timeout_s)) {
-    return drop("connection lost: nothing from the server for " + std::to_string(s_.hello.idle_timeout_s) + " s",
-                LineKind::Error);
+    return lose("connection lost: nothing from the server for " + std::to_string(s_.hello.idle_timeout_s) + " s");
   }
   if (now >= last_sent_ + heartbeat_interval(s_.hello)) {
     Bytes payload;

@@ -45,12 +45,28 @@ struct SessionState {
   std::string question;      // Connecting: the receiver waits for a yes or no
   std::string password_for;  // an account whose password the UI should ask for
   std::string account;       // signed in as; the protocol tells no one else's
+  // Disconnected, waiting to reconnect by itself: whole seconds left
+  // (-1: no reconnect is scheduled) and where to.
+  int reconnect_in_s = -1;
+  std::string reconnect_to;
   bool connected() const { return phase == Phase::Connected; }
+  bool reconnecting() const { return reconnect_in_s >= 0; }
   bool sign_in_required() const { return (hello.flags & kHelloSignInRequired) != 0; }
 };
 
 // The line the status bar shows about the connection's protection.
 std::string security_status(const SessionState& s);
+
+// "reconnecting to 127.0.0.1:2555 in 4 s"; empty when none is scheduled.
+std::string reconnect_status(const SessionState& s);
+
+// Reconnect backoff: attempt 1 waits about 1 s, each further attempt twice
+// as long, capped at kReconnectCap.  The jitter (0 <= jitter01 < 1) takes
+// up to a quarter off, so clients a restarted server dropped together do
+// not all come back in the same instant; it never adds, so the cap holds.
+inline constexpr auto kReconnectFirst = std::chrono::seconds(1);
+inline constexpr auto kReconnectCap = std::chrono::seconds(60);
+std::chrono::milliseconds reconnect_delay(int attempt, double jitter01);
 
 // Words for a failure status, for people: "no such client", "nick in use".
 std::string status_word(Status s);
@@ -85,6 +101,12 @@ class Session {
     last_port_ = tls ? "2556" : "2555";  // what the Connect prompt offers
   }
   bool tls_default() const { return tls_default_; }
+  // Reconnect by itself after a lost connection (off in --plain, where a
+  // script sees "connection lost" and decides).
+  void set_reconnect(bool on) { reconnect_ = on; }
+  // Where the jitter comes from: a value in [0, 1) per delay; tests fix it.
+  using Jitter = std::function<double()>;
+  void set_jitter(Jitter jitter) { jitter_ = std::move(jitter); }
 
   // Commands.  The caller checks the phase first (the UI explains refusals).
   unsigned connect(const std::string& host, const std::string& port, bool tls);
@@ -97,7 +119,9 @@ class Session {
   // Sends AUTH and wipes `password`.
   unsigned sign_in(const std::string& account, std::string& password);
   unsigned cancel_sign_in();
-  unsigned disconnect();  // BYE when connected; cancels a connect in progress
+  // BYE when connected; cancels a connect in progress or a scheduled
+  // reconnect (the user's own disconnect is never undone by a reconnect).
+  unsigned disconnect();
   unsigned ask_time(int count);
   unsigned ask_name();
   unsigned ask_list();
@@ -168,6 +192,14 @@ class Session {
   unsigned on_nick_result(const Pending& pd, const Header& h, ByteView p);
   unsigned on_auth_result(const Pending& pd, const Header& h, ByteView p);
   unsigned after_hello_requests();
+  // Reconnect (session_reconnect.cpp).
+  unsigned lose(const std::string& line);
+  bool may_reconnect() const;
+  unsigned schedule_reconnect();
+  unsigned cancel_reconnect();
+  unsigned reconnect_tick(Clock::time_point now);
+  int reconnect_timeout_ms(Clock::time_point now) const;
+  unsigned open(const std::string& host, const std::string& port, bool tls);
   unsigned on_question(const Incoming& in);
   unsigned finish_batch(const char* why);
   std::string error_text(const Header& h, ByteView p) const;
@@ -197,6 +229,18 @@ class Session {
   bool connect_failed_ = false;
   std::string farewell_;  // why the server said it will close, if it did
   std::string last_host_ = "127.0.0.1", last_port_ = "2555";
+
+  // Reconnect.  greeted_: this connection got its HELLO; fatal_: the
+  // server refused us in a way a retry would only repeat (a bad HELLO, a
+  // failed sign-in, an ERROR that is not about load or idleness).
+  bool reconnect_ = false;
+  Jitter jitter_;
+  bool last_tls_ = false;
+  bool greeted_ = false;
+  bool fatal_ = false;
+  int attempts_ = 0;  // reconnect attempts since the last greeting
+  Clock::time_point reconnect_at_;
+  std::string resume_account_;  // signed in to with /auth: asked for again
 };
 
 }  // namespace sc::tui

@@ -17,7 +17,8 @@ namespace {
 
 // One turn's output: paint what changed, ring, then ACK what is now on
 // screen (the protocol wants the user to have seen a message before ACK).
-void finish_turn(App& app, Screen& screen, unsigned dirty) {
+void finish_turn(App& app, Screen& screen, unsigned dirty, Autolog& log) {
+  log.flush(app.state().log);  // cheap when nothing is new
   for (int round = 0; dirty != kNothing && round < 2; ++round) {
     app.fit_input();
     screen.paint(app.state());
@@ -28,12 +29,12 @@ void finish_turn(App& app, Screen& screen, unsigned dirty) {
 
 }  // namespace
 
-int run_tui(App& app, const StartTarget& target, int signal_fd) {
+int run_tui(App& app, const StartTarget& target, int signal_fd, Autolog& log) {
   Screen screen(app.state().options.color);
   app.on_resize(screen.rows(), screen.cols());
   app.fit_input();
   screen.paint(app.state());
-  if (target.given) finish_turn(app, screen, app.connect(target.host, target.port));
+  if (target.given) finish_turn(app, screen, app.connect(target.host, target.port), log);
   int exit_status = 0;
   while (!app.quit_done()) {
     // A negative fd is ignored by poll(): no connection, or no output waiting.
@@ -66,7 +67,7 @@ int run_tui(App& app, const StartTarget& target, int signal_fd) {
     if (fds[3].revents != 0) dirty |= app.on_writable();  // POLLERR too: the write says why
     if (fds[2].revents & POLLIN) dirty |= app.on_connection_ready();
     dirty |= app.on_tick(Clock::now());
-    finish_turn(app, screen, dirty);
+    finish_turn(app, screen, dirty, log);
   }
   return exit_status;
 }

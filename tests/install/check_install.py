@@ -48,6 +48,7 @@ def expected_files(dirs):
         f"{units}/sockchatd.service": DATA,
         f"{units}/sockchatd.socket": DATA,
         f"{dirs['datadir']}/doc/sockchat/examples/sockchatd.default": DATA,
+        f"{dirs['datadir']}/doc/sockchat/examples/sockchat.conf.example": DATA,
         # Wireshark's global Lua plugin folder is <libdir>/wireshark/plugins.
         f"{dirs['libdir']}/wireshark/plugins/sockchat.lua": DATA,
     }

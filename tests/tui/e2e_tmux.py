@@ -354,6 +354,48 @@ def scenario(server):
     async_connect_and_input_markers(server)
 
 
+def server_list(port):
+    """The client list as a --plain client on `port` gets it."""
+    p = subprocess.run([SOCKCHAT, "--plain", "--no-config", "127.0.0.1", str(port)], input=b"/list\n",
+                       capture_output=True, env=ENV, timeout=30)
+    return p.stdout.decode(errors="replace")
+
+
+def reconnect_after_restart():
+    """sockchatd restarted on the same port: the client counts down,
+    reconnects by itself and gets its nick back; Esc cancels a reconnect."""
+    pane = "e2e:0"
+    first = Server(SOCKCHATD, *SERVER_ARGS)
+    port, second = first.port, None
+    try:
+        typed(pane, "clear; %s --nick erin --no-bell 127.0.0.1 %d; echo RECON-EXIT=$?" % (SOCKCHAT, port))
+        keys(pane, "Enter")
+        wait_for(pane, r"connected to 127\.0\.0\.1:%d as client \d+" % port, "erin connected")
+        first.stop()
+        wait_for(pane, r"disconnected: the server shut down", "the shutdown is said")
+        wait_for(pane, r"^ sockchat  reconnecting to 127\.0\.0\.1:%d in \d+ s" % port,
+                 "the status line counts down to the reconnect")
+        second = Server(SOCKCHATD, *SERVER_ARGS, "--port", str(port))
+        wait_for(pane, r"reconnecting to 127\.0\.0\.1:%d in .*\n(.*\n)*.*connected to 127\.0\.0\.1:%d as client"
+                 % (port, port), "reconnected by itself to the restarted server", timeout=30)
+        wait_for(pane, r"^ sockchat  connected to 127\.0\.0\.1:%d .*you: \d+ erin" % port,
+                 "the nick is back (status line)")
+        if not re.search(r"^client \d+ erin 127\.0\.0\.1:\d+$", server_list(port), re.M):
+            raise Failure("the restarted server does not list erin:\n" + server_list(port))
+        print("ok   the restarted server lists erin")
+        second.stop()
+        wait_for(pane, r"^ sockchat  reconnecting to", "counting down again after the second stop")
+        keys(pane, "Escape")
+        wait_for(pane, r"reconnect cancelled", "Esc cancels the reconnect")
+        wait_for(pane, r"^ sockchat  disconnected", "disconnected after the cancel")
+        keys(pane, "F10")
+        wait_for(pane, r"RECON-EXIT=0", "erin quits")
+    finally:
+        first.stop()
+        if second is not None:
+            second.stop()
+
+
 def wrapped(text):
     """A pattern for text that the messages pane may wrap at any space."""
     return r"[\s\u2502]+".join(re.escape(w) for w in text.split(" "))
@@ -423,6 +465,7 @@ def main():
     try:
         server = Server(SOCKCHATD, *SERVER_ARGS)
         scenario(server)
+        reconnect_after_restart()
         if shutil.which("openssl") is None:
             print("note: openssl not installed; the TOFU question is not tested")
         else:

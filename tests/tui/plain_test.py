@@ -7,7 +7,9 @@ import re
 import signal
 import socket
 import subprocess
+import stat
 import sys
+import tempfile
 import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
@@ -261,6 +263,46 @@ def test_server_shutdown():
         server.stop()
 
 
+def run_env(args, env, stdin_text=""):
+    p = subprocess.run([SOCKCHAT, *args], input=stdin_text.encode(), capture_output=True, timeout=30, env=env)
+    return p.returncode, p.stdout.decode("utf-8", "replace"), p.stderr.decode("utf-8", "replace")
+
+
+def test_config_file(server):
+    """Plain `sockchat` connects where the config file says; the command
+    line overrides it; a bad line stops it naming FILE:LINE; log = on
+    writes a private day file with the lines as --plain prints them."""
+    with tempfile.TemporaryDirectory(prefix="sockchat-config-") as d:
+        os.makedirs(os.path.join(d, "config", "sockchat"))
+        conf = os.path.join(d, "config", "sockchat", "config")
+        with open(conf, "w") as f:
+            f.write("# where the tests chat\nhost = 127.0.0.1\nport = %d\nnick = fromfile\nlog = on\n" % server.port)
+        env = dict(ENV, XDG_CONFIG_HOME=os.path.join(d, "config"), XDG_STATE_HOME=os.path.join(d, "state"))
+        rc, out, err = run_env(["--plain"], env, "/list\n")
+        check(rc == 0 and re.search(r"^connected to 127\.0\.0\.1:%d " % server.port, out, re.M)
+              and re.search(r"^nick fromfile$", out, re.M), "sockchat alone connects where the config says",
+              out + err)
+        rc, out, err = run_env(["--plain", "--nick", "fromcli", "--no-log"], env, "/list\n")
+        check(rc == 0 and re.search(r"^nick fromcli$", out, re.M), "--nick overrides the file's nick", out + err)
+        logs = os.path.join(d, "state", "sockchat", "logs")
+        files = sorted(os.listdir(logs)) if os.path.isdir(logs) else []
+        check(len(files) >= 1 and all(re.fullmatch(r"\d{4}-\d\d-\d\d\.log", n) for n in files),
+              "log = on writes YYYY-MM-DD.log", repr(files))
+        text = "".join(open(os.path.join(logs, n)).read() for n in files)
+        check(re.search(r"^\d\d:\d\d:\d\d nick fromfile$", text, re.M) is not None
+              and "fromcli" not in text, "the log has the first run's lines, not the --no-log run's", text)
+        modes = [stat.S_IMODE(os.stat(p).st_mode) for p in [logs] + [os.path.join(logs, n) for n in files]]
+        check(modes[0] == 0o700 and all(m == 0o600 for m in modes[1:]), "log directory 0700, files 0600",
+              repr([oct(m) for m in modes]))
+        with open(conf, "a") as f:
+            f.write("nik = typo\n")
+        rc, out, err = run_env(["--plain"], env)
+        check(rc == 2 and "%s:6: unknown key 'nik'" % conf in err and out == "",
+              "a bad config line: FILE:LINE on stderr, exit 2", err)
+        rc, out, err = run_env(["--plain", "--no-config"], env)
+        check(rc == 0 and "connected" not in out, "--no-config skips the file", out + err)
+
+
 def main():
     test_options()
     test_connect_failure()
@@ -271,6 +313,7 @@ def main():
         test_two_clients(server)
         test_commands_before_connect(server)
         test_sigterm(server)
+        test_config_file(server)
     finally:
         server.stop()
     test_liveness()
