@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -98,8 +99,14 @@ std::shared_ptr<const ListPayload> Registry::list() const {
     std::lock_guard lock(mu_);
     if (list_ && list_generation_ == generation_) return list_;
     generation = generation_;
-    entries.reserve(peers_.size());
+    entries.reserve(peers_.size() + remote_.size());
     for (const auto& [id, peer] : peers_) entries.push_back(peer->entry_);
+    for (const auto& [id, e] : remote_) entries.push_back(e);
+  }
+  // Ours and the other nodes' ids interleave (the node is in the high bits).
+  if (!remote_.empty()) {
+    std::sort(entries.begin(), entries.end(),
+              [](const Entry& a, const Entry& b) { return a.id < b.id; });
   }
   auto built = std::make_shared<ListPayload>();
   Bytes& out = built->bytes;
@@ -127,6 +134,20 @@ std::shared_ptr<const ListPayload> Registry::list() const {
   return built;
 }
 
+void Registry::fan_out_locked(PresenceEvent event, LeaveReason reason, const Entry& subject,
+                              Bytes& frame, std::vector<std::shared_ptr<Peer>>& to) const {
+  const std::size_t at =
+      begin_frame(frame, Kind::Indication, static_cast<std::uint8_t>(Type::Presence), 0, 0);
+  Presence p;
+  p.event = event;
+  p.reason = event == PresenceEvent::Left ? reason : LeaveReason::Bye;
+  p.entry = subject;
+  put_presence(frame, p);
+  end_frame(frame, at);
+  to.reserve(subscribers_.size());
+  for (const auto& [id, peer] : subscribers_) to.push_back(peer);
+}
+
 void Registry::publish(PresenceEvent event, LeaveReason reason, const Peer& subject) {
   std::lock_guard turn(publish_mu_);
   Bytes frame;
@@ -134,19 +155,62 @@ void Registry::publish(PresenceEvent event, LeaveReason reason, const Peer& subj
   {
     std::lock_guard lock(mu_);
     if (subscribers_.empty()) return;
-    const std::size_t at = begin_frame(frame, Kind::Indication,
-                                       static_cast<std::uint8_t>(Type::Presence), 0, 0);
-    Presence p;
-    p.event = event;
-    p.reason = event == PresenceEvent::Left ? reason : LeaveReason::Bye;
-    p.entry = subject.entry_;  // the nick needs mu_
-    put_presence(frame, p);
-    end_frame(frame, at);
-    to.reserve(subscribers_.size());
-    for (const auto& [id, peer] : subscribers_) to.push_back(peer);
+    fan_out_locked(event, reason, subject.entry_, frame, to);  // the nick needs mu_
   }
   // A subscriber that is dead or closing simply misses the event.
   for (const auto& peer : to) peer->post(frame);
+}
+
+void Registry::publish_entry(PresenceEvent event, LeaveReason reason, const Entry& subject) {
+  std::lock_guard turn(publish_mu_);
+  Bytes frame;
+  std::vector<std::shared_ptr<Peer>> to;
+  {
+    std::lock_guard lock(mu_);
+    if (subscribers_.empty()) return;
+    fan_out_locked(event, reason, subject, frame, to);
+  }
+  for (const auto& peer : to) peer->post(frame);
+}
+
+bool Registry::remote_upsert(const Entry& e, PresenceEvent& event) {
+  std::lock_guard lock(mu_);
+  auto [it, added] = remote_.try_emplace(e.id, e);
+  if (!added) {
+    if (it->second == e) return false;
+    it->second = e;
+  }
+  event = added ? PresenceEvent::Joined : PresenceEvent::Renamed;
+  ++generation_;
+  return true;
+}
+
+bool Registry::remote_remove(std::uint32_t id, Entry& gone) {
+  std::lock_guard lock(mu_);
+  auto it = remote_.find(id);
+  if (it == remote_.end()) return false;
+  gone = std::move(it->second);
+  remote_.erase(it);
+  ++generation_;
+  return true;
+}
+
+bool Registry::remote_contains(std::uint32_t id) const {
+  std::lock_guard lock(mu_);
+  return remote_.contains(id);
+}
+
+std::map<std::uint32_t, Entry> Registry::remote_entries() const {
+  std::lock_guard lock(mu_);
+  return remote_;
+}
+
+std::vector<Entry> Registry::local_entries() const {
+  std::vector<Entry> out;
+  std::lock_guard lock(mu_);
+  out.reserve(peers_.size());
+  for (const auto& [id, peer] : peers_) out.push_back(peer->entry_);
+  return out;
 }
 
 }  // namespace sc::server
