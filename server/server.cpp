@@ -68,6 +68,8 @@ Server::Server(const Options& opts, std::vector<Listener> listeners, int signal_
 }
 
 Server::~Server() {
+  // Its thread uses shared_, which is destroyed before cluster_.
+  if (cluster_) cluster_->stop();
   for (const Listener& l : listeners_) close(l.fd);
   if (signal_fd_ >= 0) close(signal_fd_);
   if (reaper_fd_ >= 0) close(reaper_fd_);
@@ -124,6 +126,8 @@ int Server::wait_timeout_ms(Clock::time_point now) const {
   if (now < accept_paused_until_) consider(accept_paused_until_);
   if (watchdog_) consider(next_watchdog_);
   if (status_due_) consider(last_status_ + kReportInterval);
+  // The cluster link's state goes into STATUS=: look at it every second.
+  if (cluster_) consider(now + kReportInterval);
   return timeout;
 }
 

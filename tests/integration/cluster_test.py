@@ -147,13 +147,31 @@ class Redis:
             os.unlink(self.sock)
 
 
-def start_node(redis, node, *extra):
+def start_node(redis, node, *extra, env_notify=None):
     # Many clients from 127.0.0.1 and pipelined SENDs: the per-address and
     # rate limits are lifted, they are not what this test is about.
-    return Server(SERVER, "--cluster", "unix:" + redis.sock, "--node-id", str(node),
-                  "--node-ttl", str(TTL), "--delivery-timeout", "2", "--max-clients-per-ip", "0",
-                  "--max-connect-rate", "0", "--max-send-rate", "0", "--max-request-rate", "0",
-                  *extra)
+    old = os.environ.pop("NOTIFY_SOCKET", None)
+    if env_notify:
+        os.environ["NOTIFY_SOCKET"] = env_notify
+    try:
+        return Server(SERVER, "--cluster", "unix:" + redis.sock, "--node-id", str(node),
+                      "--node-ttl", str(TTL), "--delivery-timeout", "2", "--max-clients-per-ip",
+                      "0", "--max-connect-rate", "0", "--max-send-rate", "0",
+                      "--max-request-rate", "0", *extra)
+    finally:
+        os.environ.pop("NOTIFY_SOCKET", None)
+        if old is not None:
+            os.environ["NOTIFY_SOCKET"] = old
+
+
+def wait_status(notify, text, timeout=5.0):
+    """Whether a STATUS= datagram containing `text` arrives in time."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r, _, _ = select.select([notify], [], [], deadline - time.monotonic())
+        if r and text in notify.recv(4096).decode(errors="replace"):
+            return True
+    return False
 
 
 def converged(clients, expect, timeout=8.0):
@@ -253,7 +271,7 @@ def test_nodes(redis, nodes):
         c.close()
 
 
-def test_broker(redis, nodes):
+def test_broker(redis, nodes, notify):
     sub = Client(nodes[0].port)
     sub.call(SUBSCRIBE, b"\x01")
     a, a2 = Client(nodes[0].port), Client(nodes[0].port)
@@ -279,10 +297,12 @@ def test_broker(redis, nodes):
           "remote SEND without the broker: NOT_DELIVERED at once")
     check(sorted(ids) == a.list_ids(), "LIST still serves what is known")
     check(any("cluster link down" in n.read_log() for n in nodes[:1]), "the log says the link is down")
+    check(wait_status(notify, "cluster link DOWN"), "systemd STATUS says the link is down")
     redis.start()
     t0 = time.monotonic()
     lists = converged([sub, b, c], ids, 10)
     check(all(lst == sorted(ids) for lst in lists), f"converged after a restart: {lists}")
+    check(wait_status(notify, "cluster link up"), "systemd STATUS says the link is up again")
     deadline = time.monotonic() + 10
     while True:
         rid = send(a, b.id, "after restart")
@@ -321,15 +341,23 @@ def main():
     directory = tempfile.mkdtemp(prefix="sockchat-cluster-")
     redis = Redis(directory)
     nodes = []
+    # Node 1's systemd notifications (READY, STATUS=) come here.
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(os.path.join(directory, "notify"))
     try:
-        nodes = [start_node(redis, n) for n in (1, 2, 3)]
-        (test_nodes if MODE == "nodes" else test_broker)(redis, nodes)
+        nodes = [start_node(redis, n, env_notify=os.path.join(directory, "notify") if n == 1 else None)
+                 for n in (1, 2, 3)]
+        if MODE == "nodes":
+            test_nodes(redis, nodes)
+        else:
+            test_broker(redis, nodes, notify)
     finally:
         for n in nodes:
             rc = n.stop()
             if n.proc.returncode not in (0, -9):
                 check(False, f"node exit status {rc}; log:\n{n.read_log()}")
         redis.kill()
+        notify.close()
         shutil.rmtree(directory, ignore_errors=True)
     sys.exit(tally.exit_status())
 
