@@ -15,6 +15,7 @@
 
 #include "common/net.hpp"
 #include "server/connection.hpp"
+#include "server/nick_policy.hpp"
 #include "server/shared.hpp"
 
 namespace sc::server {
@@ -129,6 +130,8 @@ std::uint32_t read_u32(std::string_view s, std::size_t at) {
 }
 
 std::string_view as_view(const redisReply* r) { return {r->str, r->len}; }
+
+std::string remote_key(const Entry& e) { return e.nick.empty() ? std::string() : nick_key(e.nick); }
 
 }  // namespace
 
@@ -436,7 +439,9 @@ void Cluster::sync(bool removals) {
   }
   for (const auto& [id, e] : seen) {
     PresenceEvent event{};
-    if (sh_->registry.remote_upsert(e, event)) sh_->registry.publish_entry(event, LeaveReason::Bye, e);
+    if (sh_->registry.remote_upsert(e, remote_key(e), event)) {
+      sh_->registry.publish_entry(event, LeaveReason::Bye, e);
+    }
   }
   if (!removals) return;
   for (const auto& [id, e] : sh_->registry.remote_entries()) {
@@ -498,7 +503,7 @@ void Cluster::on_presence(std::string_view payload) {
     return;
   }
   PresenceEvent event{};
-  if (sh_->registry.remote_upsert(p.entry, event)) {
+  if (sh_->registry.remote_upsert(p.entry, remote_key(p.entry), event)) {
     sh_->registry.publish_entry(event, LeaveReason::Bye, p.entry);
   }
 }

@@ -47,7 +47,7 @@ NickResult Registry::set_nick(Peer& peer, std::string_view nick, std::string key
   if (peer.entry_.nick == nick) return NickResult::Unchanged;
   auto it = nicks_.find(key);
   if (it != nicks_.end() && it->second != peer.id()) return NickResult::InUse;
-  if (signed_in_.contains(key)) return NickResult::InUse;
+  if (signed_in_.contains(key) || remote_key_count_.contains(key)) return NickResult::InUse;
   if (auto old = keys_.find(peer.id()); old != keys_.end()) nicks_.erase(old->second);
   nicks_[key] = peer.id();
   keys_[peer.id()] = std::move(key);
@@ -59,7 +59,8 @@ NickResult Registry::set_nick(Peer& peer, std::string_view nick, std::string key
 bool Registry::key_taken(const std::string& key, std::uint32_t self) const {
   std::lock_guard lock(mu_);
   auto it = nicks_.find(key);
-  return (it != nicks_.end() && it->second != self) || signed_in_.contains(key);
+  return (it != nicks_.end() && it->second != self) || signed_in_.contains(key) ||
+         remote_key_count_.contains(key);
 }
 
 SignInResult Registry::sign_in(const std::shared_ptr<Peer>& peer, std::string_view account,
@@ -173,12 +174,24 @@ void Registry::publish_entry(PresenceEvent event, LeaveReason reason, const Entr
   for (const auto& peer : to) peer->post(frame);
 }
 
-bool Registry::remote_upsert(const Entry& e, PresenceEvent& event) {
+void Registry::forget_remote_key_locked(std::uint32_t id) {
+  auto k = remote_keys_.find(id);
+  if (k == remote_keys_.end()) return;
+  if (--remote_key_count_[k->second] == 0) remote_key_count_.erase(k->second);
+  remote_keys_.erase(k);
+}
+
+bool Registry::remote_upsert(const Entry& e, std::string key, PresenceEvent& event) {
   std::lock_guard lock(mu_);
   auto [it, added] = remote_.try_emplace(e.id, e);
   if (!added) {
     if (it->second == e) return false;
     it->second = e;
+  }
+  forget_remote_key_locked(e.id);
+  if (!key.empty()) {
+    ++remote_key_count_[key];
+    remote_keys_.emplace(e.id, std::move(key));
   }
   event = added ? PresenceEvent::Joined : PresenceEvent::Renamed;
   ++generation_;
@@ -191,6 +204,7 @@ bool Registry::remote_remove(std::uint32_t id, Entry& gone) {
   if (it == remote_.end()) return false;
   gone = std::move(it->second);
   remote_.erase(it);
+  forget_remote_key_locked(id);
   ++generation_;
   return true;
 }

@@ -75,7 +75,10 @@ class Registry {
   // JOINED for an entry already known as it is, a LEFT for an unknown id)
   // returns false, so that subscribers hear each event exactly once
   // however often a node re-announces its clients.
-  bool remote_upsert(const Entry& e, PresenceEvent& event);
+  // `key` is the nick's comparison key (empty for no nick): a guest here
+  // cannot take a nick another node's client holds, as far as this replica
+  // knows (two nodes renaming at the same instant may both succeed).
+  bool remote_upsert(const Entry& e, std::string key, PresenceEvent& event);
   bool remote_remove(std::uint32_t id, Entry& gone);
   bool remote_contains(std::uint32_t id) const;
   std::map<std::uint32_t, Entry> remote_entries() const;
@@ -85,6 +88,7 @@ class Registry {
   void publish_entry(PresenceEvent event, LeaveReason reason, const Entry& subject);
 
  private:
+  void forget_remote_key_locked(std::uint32_t id);
   void fan_out_locked(PresenceEvent event, LeaveReason reason, const Entry& subject, Bytes& frame,
                       std::vector<std::shared_ptr<Peer>>& to) const;
 
@@ -101,6 +105,8 @@ class Registry {
   std::unordered_map<std::string, std::uint32_t> signed_in_;
   std::unordered_map<std::uint32_t, std::string> account_keys_;
   std::map<std::uint32_t, Entry> remote_;  // other nodes' clients
+  std::unordered_map<std::uint32_t, std::string> remote_keys_;     // id -> nick key
+  std::unordered_map<std::string, std::uint32_t> remote_key_count_;  // nick key -> holders
   std::uint64_t generation_ = 0;  // bumped by every change LIST shows
   mutable std::shared_ptr<const ListPayload> list_;       // of list_generation_
   mutable std::uint64_t list_generation_ = ~std::uint64_t{0};

@@ -31,9 +31,9 @@ from sccheck import Tally, skip  # noqa: E402
 from scserver import Server  # noqa: E402
 
 SERVER, MODE = sys.argv[1], sys.argv[2]
-LIST, SEND, ACK, SUBSCRIBE = 3, 4, 7, 8
+LIST, SEND, NICK, ACK, SUBSCRIBE = 3, 4, 6, 7, 8
 MESSAGE, PRESENCE = 65, 66
-OK, NOT_DELIVERED = 0, 4
+OK, NOT_DELIVERED, NICK_IN_USE = 0, 4, 16
 JOINED, LEFT, RENAMED = 1, 2, 3
 NODE_DOWN = 6
 CLUSTERED = 0x04
@@ -209,6 +209,17 @@ def test_nodes(redis, nodes):
         joined = [i for e, _r, i in s.presence() if e == JOINED]
         check(sorted(joined) == sorted(c.id for c in clients),
               f"subscriber {s.id:#x} heard each JOINED once ({len(joined)} events)")
+
+    check(clients[0].call(NICK, b"alice")[2] == OK, "NICK alice on node 1")
+    for s in subs:
+        f = s.wait(lambda f: f[0] == INDICATION and f[1] == PRESENCE and f[4][0] == RENAMED)
+        check(f is not None and struct.unpack_from(">I", f[4], 2)[0] == clients[0].id,
+              f"subscriber {s.id:#x} heard the rename")
+    r = clients[2].call(NICK, b"ALICE")
+    check(r is not None and r[2] == NICK_IN_USE, "a nick held on another node is NICK_IN_USE")
+    for s in subs:
+        extra = s.presence()
+        check(extra == [], f"subscriber {s.id:#x}: no second RENAMED: {extra}")
 
     a, b = clients[0], clients[2]  # node 1 -> node 2
     rid = send(a, b.id, "hello across")
