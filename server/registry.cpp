@@ -150,28 +150,27 @@ void Registry::fan_out_locked(PresenceEvent event, LeaveReason reason, const Ent
 }
 
 void Registry::publish(PresenceEvent event, LeaveReason reason, const Peer& subject) {
-  std::lock_guard turn(publish_mu_);
-  Bytes frame;
-  std::vector<std::shared_ptr<Peer>> to;
-  {
-    std::lock_guard lock(mu_);
-    if (subscribers_.empty()) return;
-    fan_out_locked(event, reason, subject.entry_, frame, to);  // the nick needs mu_
-  }
-  // A subscriber that is dead or closing simply misses the event.
-  for (const auto& peer : to) peer->post(frame);
+  publish_about(event, reason, &subject, nullptr);
 }
 
 void Registry::publish_entry(PresenceEvent event, LeaveReason reason, const Entry& subject) {
+  publish_about(event, reason, nullptr, &subject);
+}
+
+// About one of our clients (`peer`, whose nick needs mu_) or another node's
+// (`entry`).
+void Registry::publish_about(PresenceEvent event, LeaveReason reason, const Peer* peer,
+                             const Entry* entry) {
   std::lock_guard turn(publish_mu_);
   Bytes frame;
   std::vector<std::shared_ptr<Peer>> to;
   {
     std::lock_guard lock(mu_);
     if (subscribers_.empty()) return;
-    fan_out_locked(event, reason, subject, frame, to);
+    fan_out_locked(event, reason, peer != nullptr ? peer->entry_ : *entry, frame, to);
   }
-  for (const auto& peer : to) peer->post(frame);
+  // A subscriber that is dead or closing simply misses the event.
+  for (const auto& p : to) p->post(frame);
 }
 
 void Registry::forget_remote_key_locked(std::uint32_t id) {

@@ -89,6 +89,7 @@ class Registry {
 
  private:
   void forget_remote_key_locked(std::uint32_t id);
+  void publish_about(PresenceEvent event, LeaveReason reason, const Peer* peer, const Entry* entry);
   void fan_out_locked(PresenceEvent event, LeaveReason reason, const Entry& subject, Bytes& frame,
                       std::vector<std::shared_ptr<Peer>>& to) const;
 
