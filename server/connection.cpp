@@ -166,7 +166,8 @@ void Connection::join_server() {
   nick_bucket_ = TokenBucket(o.max_request_rate == 0 ? 0 : 1, 3, now_);
   Hello hello{id(), o.heartbeat_s, o.idle_timeout_s, o.delivery_timeout_s, o.max_payload, o.name};
   hello.flags = static_cast<std::uint8_t>((peer_->tls() ? kHelloEncrypted : 0) |
-                                          (sign_in_required() ? kHelloSignInRequired : 0));
+                                          (sign_in_required() ? kHelloSignInRequired : 0) |
+                                          (sh_.cluster != nullptr ? kHelloClustered : 0));
   const std::size_t at =
       begin_frame(out_, Kind::Indication, static_cast<std::uint8_t>(Type::Hello), 0, 0);
   put_hello(out_, hello);
@@ -181,7 +182,7 @@ void Connection::join_server() {
   if (!sign_in_required()) {
     sh_.registry.add(peer_);
     joined_ = true;
-    sh_.registry.publish(PresenceEvent::Joined, LeaveReason::Bye, *peer_);
+    announce(PresenceEvent::Joined, LeaveReason::Bye);
   }
   if (peer_->tls()) {
     spdlog::info("client {} connected from {} over {}", id(), format_addr(peer_->entry().addr),
@@ -571,7 +572,7 @@ void Connection::leave(LeaveReason reason) {
   }
   sends_.clear();
   sends_head_ = 0;
-  sh_.registry.publish(PresenceEvent::Left, reason, *peer_);
+  announce(PresenceEvent::Left, reason);
   spdlog::info("client {} ({}) left: {}", id(), format_addr(peer_->entry().addr),
                leave_reason_name(static_cast<std::uint8_t>(reason)));
 }

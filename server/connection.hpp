@@ -44,6 +44,11 @@ namespace sc::server {
 // What a request costs against --max-request-rate (handlers.cpp).
 double request_cost(const Frame& f);
 
+// Answers a settled SEND through its sender's Peer, or through the
+// sender's node when it is another node's client (handlers.cpp).
+void settle_ok(Shared& sh, const Pending& p);
+void settle_failed(Shared& sh, const Pending& p, std::string_view why);
+
 class Connection {
  public:
   // Takes ownership of the connected, non-blocking socket `fd`; `tls` is
@@ -109,6 +114,9 @@ class Connection {
   bool require_empty(const Frame& f);
   bool charge(const Frame& f);
   void fail_undelivered(const Pending& p, std::string_view why);
+  void send_remote(const Pending& p);
+  // Tells our subscribers, and the other nodes in a cluster.
+  void announce(PresenceEvent event, LeaveReason reason);
 
   // Output.
   void respond_ok(const Header& req, ByteView payload = {});

@@ -28,8 +28,17 @@ struct Pending {
 
 class Deliveries {
  public:
-  // Message ids start at 1 and are never reused within one run.
-  std::uint32_t next_message_id() { return next_id_.fetch_add(1, std::memory_order_relaxed); }
+  // Message ids start at 1 and are never reused within one run.  In a
+  // cluster (set_node, before any other thread starts) the node id is the
+  // high 8 bits and a 24-bit counter the rest, so ids are unique across
+  // the cluster without asking anyone; the counter wraps after 16,777,215
+  // messages (skipping 0), long after the old ids were settled.
+  void set_node(std::uint8_t node) { node_ = node; }
+  std::uint32_t next_message_id() {
+    const std::uint32_t n = next_id_.fetch_add(1, std::memory_order_relaxed);
+    if (node_ == 0) return n;
+    return (std::uint32_t{node_} << 24) | ((n - 1) % 0xffffff + 1);
+  }
 
   // Records p unless the target's unacknowledged MESSAGE bytes (all senders
   // together) would pass `cap`: flow control per recipient, so that nobody
@@ -48,6 +57,7 @@ class Deliveries {
 
  private:
   std::atomic<std::uint32_t> next_id_{1};
+  std::uint8_t node_ = 0;
   mutable std::mutex mu_;
   void forget_locked(std::unordered_map<std::uint32_t, Pending>::iterator it);
 

@@ -6,6 +6,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "server/cluster.hpp"
 #include "server/connection.hpp"
 #include "server/nick_policy.hpp"
 
@@ -38,6 +39,31 @@ constexpr double kNickCost = 100;
 constexpr double kSubscribeCost = 100;
 
 }  // namespace
+
+void settle_ok(Shared& sh, const Pending& p) {
+  if (sh.cluster != nullptr && !sh.cluster->is_local(p.sender)) {
+    sh.cluster->acked(p.sender, p.message_id);
+  } else if (const std::shared_ptr<Peer> sender = sh.registry.find(p.sender)) {
+    Bytes frame;
+    put_send_ok(frame, p);
+    sender->post(frame);
+  }
+}
+
+void settle_failed(Shared& sh, const Pending& p, std::string_view why) {
+  if (sh.cluster != nullptr && !sh.cluster->is_local(p.sender)) {
+    sh.cluster->failed(p.sender, p.message_id, why);
+  } else if (const std::shared_ptr<Peer> sender = sh.registry.find(p.sender)) {
+    Bytes frame;
+    put_send_failed(frame, p, why);
+    sender->post(frame);
+  }
+}
+
+void Connection::announce(PresenceEvent event, LeaveReason reason) {
+  sh_.registry.publish(event, reason, *peer_);
+  if (sh_.cluster != nullptr) sh_.cluster->presence(event, reason, peer_->entry());
+}
 
 double request_cost(const Frame& f) {
   switch (static_cast<Type>(f.header.type)) {
@@ -160,7 +186,7 @@ void Connection::on_nick(const Frame& f) {
   respond_ok(f.header);
   if (r == NickResult::Changed) {
     spdlog::debug("client {}: nick is now '{}'", id(), nick);
-    sh_.registry.publish(PresenceEvent::Renamed, LeaveReason::Bye, *peer_);
+    announce(PresenceEvent::Renamed, LeaveReason::Bye);
   }
 }
 
@@ -201,8 +227,9 @@ void Connection::on_send(const Frame& f) {
                               sh_.opts.max_send_rate));
     return;
   }
-  const std::shared_ptr<Peer> target = sh_.registry.find(req.target);
-  if (!target) {
+  const bool remote = sh_.cluster != nullptr && !sh_.cluster->is_local(req.target);
+  const std::shared_ptr<Peer> target = remote ? nullptr : sh_.registry.find(req.target);
+  if (!target && !(remote && sh_.registry.remote_contains(req.target))) {
     respond_error(f.header, Status::NoSuchClient, fmt::format("no client with id {}", req.target));
     return;
   }
@@ -223,6 +250,10 @@ void Connection::on_send(const Frame& f) {
                               req.target, *busy));
     return;
   }
+  if (remote) {
+    send_remote(p);
+    return;
+  }
   if (target->post(scratch_)) {
     sends_.push_back(p);
     return;
@@ -231,6 +262,19 @@ void Connection::on_send(const Frame& f) {
   // have settled the entry already; otherwise we do.
   if (sh_.deliveries.take(p.message_id)) {
     fail_undelivered(p, fmt::format("client {} left before acknowledging", req.target));
+  }
+}
+
+// Another node's client: published to its node's channel.  Nobody
+// listening there (the node is gone) or no broker: NOT_DELIVERED at once,
+// not after the delivery timeout.
+void Connection::send_remote(const Pending& p) {
+  if (sh_.cluster->forward(p.target, ByteView(scratch_.data(), scratch_.size()))) {
+    sends_.push_back(p);
+    return;
+  }
+  if (sh_.deliveries.take(p.message_id)) {
+    fail_undelivered(p, fmt::format("the server node of client {} cannot be reached", p.target));
   }
 }
 
@@ -254,11 +298,7 @@ void Connection::on_ack(const Frame& f) {
     put_send_ok(out_, *p);
     return;
   }
-  if (const std::shared_ptr<Peer> sender = sh_.registry.find(p->sender)) {
-    scratch_.clear();
-    put_send_ok(scratch_, *p);
-    sender->post(scratch_);
-  }
+  settle_ok(sh_, *p);
 }
 
 // Answers a SEND of ours in our own buffer, anyone else's through its Peer.
@@ -267,11 +307,7 @@ void Connection::fail_undelivered(const Pending& p, std::string_view why) {
     put_send_failed(out_, p, why);
     return;
   }
-  if (const std::shared_ptr<Peer> sender = sh_.registry.find(p.sender)) {
-    scratch_.clear();
-    put_send_failed(scratch_, p, why);
-    sender->post(scratch_);
-  }
+  settle_failed(sh_, p, why);
 }
 
 }  // namespace sc::server

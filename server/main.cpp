@@ -195,6 +195,18 @@ int main(int argc, char** argv) {
   }
   std::shared_ptr<sc::server::Accounts> accounts;
   if (!opts.accounts_file.empty() && !load_accounts(opts, accounts)) return 1;
+  // Before listening: a node id in use, or no broker, stops the start.
+  std::unique_ptr<sc::server::Cluster> cluster;
+  if (!opts.cluster_url.empty()) {
+    cluster = std::make_unique<sc::server::Cluster>(opts);
+    std::string why;
+    if (!cluster->claim(why)) {
+      fail_start(why);
+      return 1;
+    }
+    spdlog::info("cluster node {} through {} (node TTL {} s)", opts.node_id, opts.cluster_url,
+                 opts.node_ttl_s);
+  }
   std::vector<sc::server::Listener> listeners;
   if (!open_listeners(opts, listeners)) return 1;
   std::string where;
@@ -215,6 +227,6 @@ int main(int argc, char** argv) {
       opts.delivery_timeout_s, opts.max_payload, opts.sendq, opts.max_unacked,
       limit_text(opts.max_send_rate, "/s"), limit_text(opts.max_request_rate, " units/s"));
   sc::server::Server server(opts, std::move(listeners), signal_fd, where, std::move(tls),
-                            std::move(accounts));
+                            std::move(accounts), std::move(cluster));
   return server.run();
 }

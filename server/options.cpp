@@ -50,6 +50,11 @@ constexpr const char* kHelp =
     "      --plain on|off         off: serve TLS only, nothing on --port (default: on)\n"
     "      --accounts FILE        accounts (name:crypt-hash lines); clients must sign in\n"
     "      --allow-guests         with --accounts: signing in is optional\n"
+    "      --cluster URL          serve as one node of a cluster through the Redis at\n"
+    "                             URL, redis://HOST:PORT or unix:PATH\n"
+    "      --node-id N            this node's id in the cluster, 1..255 (with --cluster)\n"
+    "      --node-ttl S           seconds of silence after which a node counts as dead,\n"
+    "                             3..3600 (default: 6)\n"
     "  -h, --help                 show this help and exit\n"
     "  -V, --version              show the version and exit\n"
     "\n"
@@ -75,6 +80,9 @@ enum LongOnly : int {
   kPlain,
   kAccounts,
   kAllowGuests,
+  kCluster,
+  kNodeId,
+  kNodeTtl,
 };
 
 constexpr option kLongOptions[] = {
@@ -101,6 +109,9 @@ constexpr option kLongOptions[] = {
     {"plain", required_argument, nullptr, kPlain},
     {"accounts", required_argument, nullptr, kAccounts},
     {"allow-guests", no_argument, nullptr, kAllowGuests},
+    {"cluster", required_argument, nullptr, kCluster},
+    {"node-id", required_argument, nullptr, kNodeId},
+    {"node-ttl", required_argument, nullptr, kNodeTtl},
     {"help", no_argument, nullptr, 'h'},
     {"version", no_argument, nullptr, 'V'},
     {nullptr, 0, nullptr, 0},
@@ -249,6 +260,16 @@ bool apply_option(int c, const char* arg, Options& o) {
       return true;
     case kAccounts: return set_path("accounts", arg, o.accounts_file);
     case kAllowGuests: o.allow_guests = true; return true;
+    case kCluster: {
+      std::string why;
+      if (!parse_cluster_url(arg, o, why)) {
+        bad_value("cluster", arg, why);
+        return false;
+      }
+      return true;
+    }
+    case kNodeId: return set_number("node-id", arg, 1, 255, "1..255", o.node_id);
+    case kNodeTtl: return set_number("node-ttl", arg, 3, 3600, "3..3600", o.node_ttl_s);
   }
   return false;
 }
@@ -306,6 +327,7 @@ ParseOutcome parse_options(int argc, char** argv, Options& out) {
   const char* idle_arg = nullptr;
   const char* sendq_arg = nullptr;
   bool tls_port_given = false;
+  bool node_ttl_given = false;
   opterr = 0;  // we print our own one-line messages
   optind = 1;
   int c;
@@ -326,6 +348,7 @@ ParseOutcome parse_options(int argc, char** argv, Options& out) {
     if (c == kIdleTimeout) idle_arg = optarg;
     if (c == kSendq) sendq_arg = optarg;
     if (c == kTlsPort) tls_port_given = true;
+    if (c == kNodeTtl) node_ttl_given = true;
     if (!apply_option(c, optarg, o)) return ParseOutcome::ExitUsage;
   }
   if (optind < argc) {
@@ -338,6 +361,15 @@ ParseOutcome parse_options(int argc, char** argv, Options& out) {
     usage_error("--allow-guests needs --accounts (without accounts everyone is a guest)");
     return ParseOutcome::ExitUsage;
   }
+  if (o.cluster_url.empty() != (o.node_id == 0)) {
+    usage_error(o.cluster_url.empty() ? "--node-id needs --cluster"
+                                      : "--cluster needs --node-id (1..255, unique in the cluster)");
+    return ParseOutcome::ExitUsage;
+  }
+  if (o.cluster_url.empty() && node_ttl_given) {
+    usage_error("--node-ttl needs --cluster");
+    return ParseOutcome::ExitUsage;
+  }
   o.accounts_file = o.accounts_file.empty() ? "" : credential_path(o.accounts_file);
   o.tls_cert = o.tls_cert.empty() ? "" : credential_path(o.tls_cert);
   o.tls_key = o.tls_key.empty() ? "" : credential_path(o.tls_key);
@@ -346,6 +378,41 @@ ParseOutcome parse_options(int argc, char** argv, Options& out) {
   }
   out = std::move(o);
   return ParseOutcome::Run;
+}
+
+// hiredis 0.14 (Debian 12) speaks neither TLS nor RESP3, so rediss:// is
+// refused rather than silently sent in clear; see sockchatd(8) CLUSTER.
+bool parse_cluster_url(std::string_view url, Options& o, std::string& why) {
+  constexpr std::string_view kTcp = "redis://", kUnix = "unix:";
+  if (url.starts_with("rediss://")) {
+    why = "redis://HOST:PORT or unix:PATH (this build's hiredis has no TLS)";
+    return false;
+  }
+  if (url.starts_with(kUnix) && url.size() > kUnix.size()) {
+    o.redis_unix = std::string(url.substr(kUnix.size()));
+    o.cluster_url = std::string(url);
+    return true;
+  }
+  why = "redis://HOST:PORT or unix:PATH";
+  if (!url.starts_with(kTcp)) return false;
+  const std::string_view rest = url.substr(kTcp.size());
+  const std::size_t colon = rest.rfind(':');
+  if (colon == std::string_view::npos || colon == 0 || rest.find('@') != std::string_view::npos ||
+      rest.find('/') != std::string_view::npos) {
+    if (rest.find('@') != std::string_view::npos) why += " (no user or password: not supported yet)";
+    return false;
+  }
+  std::string_view host = rest.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  std::uint64_t port = 0;
+  if (!parse_number(rest.substr(colon + 1), 1, 65535, port)) {
+    why += " (PORT 1..65535)";
+    return false;
+  }
+  o.redis_host = std::string(host);
+  o.redis_port = static_cast<std::uint16_t>(port);
+  o.cluster_url = std::string(url);
+  return true;
 }
 
 std::string credential_path(const std::string& name) {

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include <spdlog/common.h>
 
@@ -40,7 +41,19 @@ struct Options {
   // allow_guests the server requires sign-in.
   std::string accounts_file;
   bool allow_guests = false;
+  // --cluster (see server/cluster.hpp): the broker, either redis_host and
+  // redis_port or redis_unix; empty cluster_url: a server on its own.
+  std::string cluster_url;
+  std::string redis_host;
+  std::uint16_t redis_port = 0;
+  std::string redis_unix;
+  std::uint8_t node_id = 0;       // 1..255 with --cluster
+  std::uint16_t node_ttl_s = 6;   // silence after which a node counts as dead
 };
+
+// Parses --cluster's URL: redis://HOST:PORT or unix:PATH.  False with the
+// reason in `why`.
+bool parse_cluster_url(std::string_view url, Options& o, std::string& why);
 
 // The file named by --accounts, --tls-cert or --tls-key: a relative name is
 // looked up in $CREDENTIALS_DIRECTORY when that is set (systemd's

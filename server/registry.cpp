@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -46,7 +47,7 @@ NickResult Registry::set_nick(Peer& peer, std::string_view nick, std::string key
   if (peer.entry_.nick == nick) return NickResult::Unchanged;
   auto it = nicks_.find(key);
   if (it != nicks_.end() && it->second != peer.id()) return NickResult::InUse;
-  if (signed_in_.contains(key)) return NickResult::InUse;
+  if (signed_in_.contains(key) || remote_key_count_.contains(key)) return NickResult::InUse;
   if (auto old = keys_.find(peer.id()); old != keys_.end()) nicks_.erase(old->second);
   nicks_[key] = peer.id();
   keys_[peer.id()] = std::move(key);
@@ -58,7 +59,8 @@ NickResult Registry::set_nick(Peer& peer, std::string_view nick, std::string key
 bool Registry::key_taken(const std::string& key, std::uint32_t self) const {
   std::lock_guard lock(mu_);
   auto it = nicks_.find(key);
-  return (it != nicks_.end() && it->second != self) || signed_in_.contains(key);
+  return (it != nicks_.end() && it->second != self) || signed_in_.contains(key) ||
+         remote_key_count_.contains(key);
 }
 
 SignInResult Registry::sign_in(const std::shared_ptr<Peer>& peer, std::string_view account,
@@ -98,8 +100,14 @@ std::shared_ptr<const ListPayload> Registry::list() const {
     std::lock_guard lock(mu_);
     if (list_ && list_generation_ == generation_) return list_;
     generation = generation_;
-    entries.reserve(peers_.size());
+    entries.reserve(peers_.size() + remote_.size());
     for (const auto& [id, peer] : peers_) entries.push_back(peer->entry_);
+    for (const auto& [id, e] : remote_) entries.push_back(e);
+  }
+  // Ours and the other nodes' ids interleave (the node is in the high bits).
+  if (!remote_.empty()) {
+    std::sort(entries.begin(), entries.end(),
+              [](const Entry& a, const Entry& b) { return a.id < b.id; });
   }
   auto built = std::make_shared<ListPayload>();
   Bytes& out = built->bytes;
@@ -127,26 +135,95 @@ std::shared_ptr<const ListPayload> Registry::list() const {
   return built;
 }
 
+void Registry::fan_out_locked(PresenceEvent event, LeaveReason reason, const Entry& subject,
+                              Bytes& frame, std::vector<std::shared_ptr<Peer>>& to) const {
+  const std::size_t at =
+      begin_frame(frame, Kind::Indication, static_cast<std::uint8_t>(Type::Presence), 0, 0);
+  Presence p;
+  p.event = event;
+  p.reason = event == PresenceEvent::Left ? reason : LeaveReason::Bye;
+  p.entry = subject;
+  put_presence(frame, p);
+  end_frame(frame, at);
+  to.reserve(subscribers_.size());
+  for (const auto& [id, peer] : subscribers_) to.push_back(peer);
+}
+
 void Registry::publish(PresenceEvent event, LeaveReason reason, const Peer& subject) {
+  publish_about(event, reason, &subject, nullptr);
+}
+
+void Registry::publish_entry(PresenceEvent event, LeaveReason reason, const Entry& subject) {
+  publish_about(event, reason, nullptr, &subject);
+}
+
+// About one of our clients (`peer`, whose nick needs mu_) or another node's
+// (`entry`).
+void Registry::publish_about(PresenceEvent event, LeaveReason reason, const Peer* peer,
+                             const Entry* entry) {
   std::lock_guard turn(publish_mu_);
   Bytes frame;
   std::vector<std::shared_ptr<Peer>> to;
   {
     std::lock_guard lock(mu_);
     if (subscribers_.empty()) return;
-    const std::size_t at = begin_frame(frame, Kind::Indication,
-                                       static_cast<std::uint8_t>(Type::Presence), 0, 0);
-    Presence p;
-    p.event = event;
-    p.reason = event == PresenceEvent::Left ? reason : LeaveReason::Bye;
-    p.entry = subject.entry_;  // the nick needs mu_
-    put_presence(frame, p);
-    end_frame(frame, at);
-    to.reserve(subscribers_.size());
-    for (const auto& [id, peer] : subscribers_) to.push_back(peer);
+    fan_out_locked(event, reason, peer != nullptr ? peer->entry_ : *entry, frame, to);
   }
   // A subscriber that is dead or closing simply misses the event.
-  for (const auto& peer : to) peer->post(frame);
+  for (const auto& p : to) p->post(frame);
+}
+
+void Registry::forget_remote_key_locked(std::uint32_t id) {
+  auto k = remote_keys_.find(id);
+  if (k == remote_keys_.end()) return;
+  if (--remote_key_count_[k->second] == 0) remote_key_count_.erase(k->second);
+  remote_keys_.erase(k);
+}
+
+bool Registry::remote_upsert(const Entry& e, std::string key, PresenceEvent& event) {
+  std::lock_guard lock(mu_);
+  auto [it, added] = remote_.try_emplace(e.id, e);
+  if (!added) {
+    if (it->second == e) return false;
+    it->second = e;
+  }
+  forget_remote_key_locked(e.id);
+  if (!key.empty()) {
+    ++remote_key_count_[key];
+    remote_keys_.emplace(e.id, std::move(key));
+  }
+  event = added ? PresenceEvent::Joined : PresenceEvent::Renamed;
+  ++generation_;
+  return true;
+}
+
+bool Registry::remote_remove(std::uint32_t id, Entry& gone) {
+  std::lock_guard lock(mu_);
+  auto it = remote_.find(id);
+  if (it == remote_.end()) return false;
+  gone = std::move(it->second);
+  remote_.erase(it);
+  forget_remote_key_locked(id);
+  ++generation_;
+  return true;
+}
+
+bool Registry::remote_contains(std::uint32_t id) const {
+  std::lock_guard lock(mu_);
+  return remote_.contains(id);
+}
+
+std::map<std::uint32_t, Entry> Registry::remote_entries() const {
+  std::lock_guard lock(mu_);
+  return remote_;
+}
+
+std::vector<Entry> Registry::local_entries() const {
+  std::vector<Entry> out;
+  std::lock_guard lock(mu_);
+  out.reserve(peers_.size());
+  for (const auto& [id, peer] : peers_) out.push_back(peer->entry_);
+  return out;
 }
 
 }  // namespace sc::server

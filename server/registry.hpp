@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "common/codec.hpp"
 #include "server/peer.hpp"
@@ -67,7 +68,31 @@ class Registry {
   // and NICK on every other thread.
   void publish(PresenceEvent event, LeaveReason reason, const Peer& subject);
 
+  // --- Clients of other nodes (--cluster; see server/cluster.hpp) -------
+  // A replica kept by the cluster thread from the other nodes' presence
+  // events: LIST shows these entries beside ours, and SEND to one of them
+  // goes through the broker.  Applying an event that changes nothing (a
+  // JOINED for an entry already known as it is, a LEFT for an unknown id)
+  // returns false, so that subscribers hear each event exactly once
+  // however often a node re-announces its clients.
+  // `key` is the nick's comparison key (empty for no nick): a guest here
+  // cannot take a nick another node's client holds, as far as this replica
+  // knows (two nodes renaming at the same instant may both succeed).
+  bool remote_upsert(const Entry& e, std::string key, PresenceEvent& event);
+  bool remote_remove(std::uint32_t id, Entry& gone);
+  bool remote_contains(std::uint32_t id) const;
+  std::map<std::uint32_t, Entry> remote_entries() const;
+  // Our own clients' entries, ascending by id.
+  std::vector<Entry> local_entries() const;
+  // Sends a PRESENCE indication about another node's client.
+  void publish_entry(PresenceEvent event, LeaveReason reason, const Entry& subject);
+
  private:
+  void forget_remote_key_locked(std::uint32_t id);
+  void publish_about(PresenceEvent event, LeaveReason reason, const Peer* peer, const Entry* entry);
+  void fan_out_locked(PresenceEvent event, LeaveReason reason, const Entry& subject, Bytes& frame,
+                      std::vector<std::shared_ptr<Peer>>& to) const;
+
   // Lock order: publish_mu_, then mu_, then a Peer's.
   std::mutex publish_mu_;
   mutable std::mutex mu_;
@@ -80,6 +105,9 @@ class Registry {
   // key to one client only.
   std::unordered_map<std::string, std::uint32_t> signed_in_;
   std::unordered_map<std::uint32_t, std::string> account_keys_;
+  std::map<std::uint32_t, Entry> remote_;  // other nodes' clients
+  std::unordered_map<std::uint32_t, std::string> remote_keys_;     // id -> nick key
+  std::unordered_map<std::string, std::uint32_t> remote_key_count_;  // nick key -> holders
   std::uint64_t generation_ = 0;  // bumped by every change LIST shows
   mutable std::shared_ptr<const ListPayload> list_;       // of list_generation_
   mutable std::uint64_t list_generation_ = ~std::uint64_t{0};

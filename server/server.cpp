@@ -50,18 +50,26 @@ std::vector<Connection*> Reaper::collect() {
 
 Server::Server(const Options& opts, std::vector<Listener> listeners, int signal_fd,
                std::string where, std::shared_ptr<tls::Config> tls,
-               std::shared_ptr<Accounts> accounts)
+               std::shared_ptr<Accounts> accounts, std::unique_ptr<Cluster> cluster)
     : opts_(opts),
       listeners_(std::move(listeners)),
       signal_fd_(signal_fd),
       reaper_fd_(net::make_wake_fd()),
       where_(std::move(where)),
       tls_(std::move(tls)),
+      cluster_(std::move(cluster)),
       shared_(opts, reaper_fd_, std::move(accounts)),
       per_address_(opts.max_clients_per_ip, opts.max_connect_rate),
-      reserve_fd_(open("/dev/null", O_RDONLY | O_CLOEXEC)) {}
+      reserve_fd_(open("/dev/null", O_RDONLY | O_CLOEXEC)) {
+  if (cluster_) {
+    shared_.cluster = cluster_.get();
+    shared_.deliveries.set_node(cluster_->node());
+  }
+}
 
 Server::~Server() {
+  // Its thread uses shared_, which is destroyed before cluster_.
+  if (cluster_) cluster_->stop();
   for (const Listener& l : listeners_) close(l.fd);
   if (signal_fd_ >= 0) close(signal_fd_);
   if (reaper_fd_ >= 0) close(reaper_fd_);
@@ -73,6 +81,7 @@ int Server::run() {
     spdlog::error("cannot create an eventfd: {}", std::strerror(errno));
     return 1;
   }
+  if (cluster_ && !cluster_->start(shared_)) return 1;
   watchdog_ = sd::watchdog_interval();
   Clock::time_point now = Clock::now();
   next_watchdog_ = now;
@@ -117,6 +126,8 @@ int Server::wait_timeout_ms(Clock::time_point now) const {
   if (now < accept_paused_until_) consider(accept_paused_until_);
   if (watchdog_) consider(next_watchdog_);
   if (status_due_) consider(last_status_ + kReportInterval);
+  // The cluster link's state goes into STATUS=: look at it every second.
+  if (cluster_) consider(now + kReportInterval);
   return timeout;
 }
 
@@ -207,7 +218,12 @@ void Server::admit(int fd, const Addr& peer, Clock::time_point now, bool tls) {
       return;
     }
   }
-  const Entry entry{next_client_id_++, peer, realtime_us(), ""};
+  Entry entry{0, peer, realtime_us(), ""};
+  if (!next_id(entry.id)) {
+    turn_away(fd, Status::ServerFull, "this node has used all its client ids; it must restart", tls);
+    per_address_.leave(peer);
+    return;
+  }
   auto c = std::make_unique<Connection>(shared_, fd, entry, std::move(session));
   shared_.clients.fetch_add(1, std::memory_order_relaxed);
   if (!c->start()) {
@@ -225,6 +241,19 @@ void Server::admit(int fd, const Addr& peer, Clock::time_point now, bool tls) {
   }
   Connection* key = c.get();
   connections_.emplace(key, std::move(c));
+}
+
+// In a cluster the node id is the high 8 bits and a counter the low 24
+// (sockchatd(8) CLUSTER): unique across nodes without asking the broker.
+// The counter never wraps, so that ids are never reused within one run.
+bool Server::next_id(std::uint32_t& id) {
+  if (!cluster_) {
+    id = next_client_id_++;
+    return true;
+  }
+  if (next_client_id_ > 0xffffff) return false;
+  id = (std::uint32_t{cluster_->node()} << 24) | next_client_id_++;
+  return true;
 }
 
 // Over a limit: one non-blocking ERROR from this thread, then close.  Such
@@ -315,7 +344,8 @@ void Server::reload_accounts() {
 // STATUS= when the client count changed, at most once per second.
 void Server::update_status(Clock::time_point now, bool force) {
   const std::uint32_t n = shared_.clients.load(std::memory_order_relaxed);
-  if (!force && n == reported_clients_) {
+  const bool link = !cluster_ || cluster_->link_up();
+  if (!force && n == reported_clients_ && link == reported_link_) {
     status_due_ = false;
     return;
   }
@@ -323,8 +353,10 @@ void Server::update_status(Clock::time_point now, bool force) {
     status_due_ = true;
     return;
   }
-  sd::notify(fmt::format("STATUS=Listening on {}; {} client{}", where_, n, n == 1 ? "" : "s"));
+  sd::notify(fmt::format("STATUS=Listening on {}; {} client{}{}", where_, n, n == 1 ? "" : "s",
+                         !cluster_ ? "" : link ? "; cluster link up" : "; cluster link DOWN"));
   reported_clients_ = n;
+  reported_link_ = link;
   last_status_ = now;
   status_due_ = false;
 }
@@ -342,6 +374,7 @@ void Server::stop_all() {
     poll(&p, 1, 1000);
     reap();
   }
+  if (cluster_) cluster_->stop();
 }
 
 }  // namespace sc::server

@@ -12,6 +12,7 @@
 
 #include "common/net.hpp"
 #include "server/address_limits.hpp"
+#include "server/cluster.hpp"
 #include "server/connection.hpp"
 #include "server/options.hpp"
 #include "server/shared.hpp"
@@ -30,7 +31,8 @@ class Server {
   // SIGINT/SIGTERM/SIGHUP.  Takes ownership of all of them.  `tls` is null
   // when no listener is TLS, `accounts` without --accounts.
   Server(const Options& opts, std::vector<Listener> listeners, int signal_fd, std::string where,
-         std::shared_ptr<tls::Config> tls, std::shared_ptr<Accounts> accounts);
+         std::shared_ptr<tls::Config> tls, std::shared_ptr<Accounts> accounts,
+         std::unique_ptr<Cluster> cluster = nullptr);
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
@@ -53,6 +55,7 @@ class Server {
   bool signalled();
   void update_status(Clock::time_point now, bool force);
   void stop_all();
+  bool next_id(std::uint32_t& id);
 
   const Options& opts_;
   std::vector<Listener> listeners_;
@@ -60,6 +63,7 @@ class Server {
   int reaper_fd_;
   std::string where_;  // "[::]:2555", for STATUS=
   std::shared_ptr<tls::Config> tls_;
+  std::unique_ptr<Cluster> cluster_;  // null without --cluster
   Shared shared_;
   std::unordered_map<Connection*, std::unique_ptr<Connection>> connections_;
   std::uint32_t next_client_id_ = 1;  // never reused within one run
@@ -77,6 +81,7 @@ class Server {
   std::optional<std::chrono::microseconds> watchdog_;
   Clock::time_point next_watchdog_{};
   std::uint32_t reported_clients_ = 0;
+  bool reported_link_ = true;
   Clock::time_point last_status_{};
   bool status_due_ = false;
 };

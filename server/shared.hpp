@@ -21,6 +21,7 @@
 namespace sc::server {
 
 class Connection;
+class Cluster;
 
 // Wall-clock time in microseconds since the epoch, as the protocol wants it.
 inline std::int64_t realtime_us() {
@@ -69,6 +70,8 @@ struct Shared {
   Reaper reaper;
   // Clients accepted and not yet gone: the --max-clients check.
   std::atomic<std::uint32_t> clients{0};
+  // Null without --cluster; set before the first connection thread.
+  Cluster* cluster = nullptr;
 };
 
 }  // namespace sc::server

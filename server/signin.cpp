@@ -103,7 +103,7 @@ void Connection::complete_sign_in(const Header& req, const std::string& account)
   spdlog::info("client {} ({}) signed in as '{}'", id(), format_addr(addr()), log_safe(account));
   const PresenceEvent event = joined_ ? PresenceEvent::Renamed : PresenceEvent::Joined;
   joined_ = true;
-  sh_.registry.publish(event, LeaveReason::Bye, *peer_);
+  announce(event, LeaveReason::Bye);
 }
 
 // The delay runs from the turn the AUTH arrived in, so the answer comes

@@ -67,6 +67,23 @@ usage_error(["--heartbeat", "10", "--idle-timeout", "10"], "idle-timeout")
 usage_error(["extra-argument"], "extra-argument")
 usage_error(["--allow-guests"], "--allow-guests")
 usage_error(["--accounts", ""], "--accounts")
+# --cluster: a URL it can use, a node id 1..255, and the two together.
+usage_error(["--cluster", "redis://host", "--node-id", "1"], "--cluster")
+usage_error(["--cluster", "redis://host:0", "--node-id", "1"], "--cluster")
+usage_error(["--cluster", "rediss://host:6379", "--node-id", "1"], "no TLS")
+usage_error(["--cluster", "redis://u:pw@host:6379", "--node-id", "1"], "password")
+usage_error(["--cluster", "unix:", "--node-id", "1"], "--cluster")
+usage_error(["--cluster", "unix:/run/r.sock", "--node-id", "0"], "--node-id")
+usage_error(["--cluster", "unix:/run/r.sock", "--node-id", "256"], "--node-id")
+usage_error(["--cluster", "unix:/run/r.sock"], "--node-id")
+usage_error(["--node-id", "3"], "--cluster")
+usage_error(["--cluster", "unix:/run/r.sock", "--node-id", "1", "--node-ttl", "2"], "--node-ttl")
+usage_error(["--node-ttl", "10"], "--cluster")
+# No broker there: exit 1 at start, saying so.
+r = run("--bind", "127.0.0.1", "--port", "0", "--cluster", "unix:/nonexistent/redis.sock",
+        "--node-id", "1")
+check(r.returncode == 1 and "cannot reach the cluster's Redis" in r.stderr,
+      f"--cluster without a broker: exit 1 and a reason ({r.returncode}, {r.stderr.strip()!r})")
 
 starts_and_stops(["--max-payload", "64", "--sendq", "4096"])
 starts_and_stops(["--max-payload", "16776192", "--sendq", "33554432"])

@@ -1,0 +1,579 @@
+#include "server/cluster.hpp"
+
+#include <arpa/inet.h>
+#include <poll.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <map>
+#include <vector>
+
+#include <hiredis/hiredis.h>
+#include <spdlog/spdlog.h>
+
+#include "common/net.hpp"
+#include "server/connection.hpp"
+#include "server/nick_policy.hpp"
+#include "server/shared.hpp"
+
+namespace sc::server {
+namespace {
+
+constexpr const char* kPresence = "sockchat:presence";
+constexpr const char* kClients = "sockchat:clients";
+// Client threads wait at most this long for the broker (one command); the
+// cluster thread connects with the same bound.
+constexpr timeval kCommandTimeout{0, 250'000};
+constexpr auto kMaxBackoff = std::chrono::milliseconds(2000);
+
+// Renews our liveness key if it is still ours (1); takes it back when it
+// expired while we were frozen (2: the caller re-registers our clients);
+// 0 when another process holds it.
+constexpr const char* kRefreshScript = R"(
+local v = redis.call('GET', ARGV[1])
+if v == ARGV[2] then redis.call('EXPIRE', ARGV[1], ARGV[3]) return 1 end
+if v then return 0 end
+redis.call('SET', ARGV[1], ARGV[2], 'EX', ARGV[3])
+redis.call('SADD', 'sockchat:nodes', ARGV[4])
+return 2)";
+
+// Removes the clients of every node whose liveness key expired, with one
+// LEFT NODE_DOWN each.  The script runs atomically and deletes what it
+// announced, so however many nodes run it, each LEFT is published once.
+constexpr const char* kReapScript = R"(
+local n = 0
+for _, node in ipairs(redis.call('SMEMBERS', 'sockchat:nodes')) do
+  if redis.call('EXISTS', 'sockchat:node:' .. node) == 0 then
+    local set = 'sockchat:node:' .. node .. ':clients'
+    for _, id in ipairs(redis.call('SMEMBERS', set)) do
+      local e = redis.call('HGET', 'sockchat:clients', id)
+      if e then
+        redis.call('HDEL', 'sockchat:clients', id)
+        redis.call('PUBLISH', 'sockchat:presence', 'P\0\2\6' .. e)
+        n = n + 1
+      end
+    end
+    redis.call('DEL', set)
+    redis.call('SREM', 'sockchat:nodes', node)
+  end
+end
+return n)";
+
+// Makes Redis hold exactly our clients (ARGV[1] node, then id/entry
+// pairs): ids it held that are gone get LEFT (CLOSED), the others JOINED,
+// which nodes that knew them already ignore.  After a reconnect, a frozen
+// spell or a broker restart.
+constexpr const char* kReregisterScript = R"(
+local set = 'sockchat:node:' .. ARGV[1] .. ':clients'
+local now = {}
+for i = 2, #ARGV, 2 do now[ARGV[i]] = ARGV[i + 1] end
+for _, id in ipairs(redis.call('SMEMBERS', set)) do
+  if not now[id] then
+    local e = redis.call('HGET', 'sockchat:clients', id)
+    redis.call('HDEL', 'sockchat:clients', id)
+    redis.call('SREM', set, id)
+    if e then redis.call('PUBLISH', 'sockchat:presence', 'P\0\2\1' .. e) end
+  end
+end
+for id, e in pairs(now) do
+  redis.call('HSET', 'sockchat:clients', id, e)
+  redis.call('SADD', set, id)
+  redis.call('PUBLISH', 'sockchat:presence', 'P\0\1\0' .. e)
+end
+redis.call('SADD', 'sockchat:nodes', ARGV[1])
+return 0)";
+
+struct ReplyDeleter {
+  void operator()(redisReply* r) const { freeReplyObject(r); }
+};
+using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
+
+std::string make_token() {
+  char host[64] = {};
+  gethostname(host, sizeof host - 1);
+  return fmt::format("{}:{}:{}", host, getpid(), realtime_us());
+}
+
+redisContext* connect_to(const Options& o) {
+  redisContext* c = o.redis_unix.empty()
+                        ? redisConnectWithTimeout(o.redis_host.c_str(), o.redis_port, kCommandTimeout)
+                        : redisConnectUnixWithTimeout(o.redis_unix.c_str(), kCommandTimeout);
+  if (c != nullptr && c->err == 0 && redisSetTimeout(c, kCommandTimeout) == REDIS_OK) return c;
+  if (c != nullptr) redisFree(c);
+  return nullptr;
+}
+
+std::string id_text(std::uint32_t id) { return std::to_string(id); }
+
+Bytes entry_bytes(const Entry& e) {
+  Bytes b;
+  put_entry(b, e);
+  return b;
+}
+
+// An `entry` as stored in the hash, decoded through the PRESENCE decoder.
+bool decode_entry(std::string_view bytes, Entry& out) {
+  Bytes p{1, 0};
+  p.insert(p.end(), bytes.begin(), bytes.end());
+  Presence pr;
+  if (decode_presence(ByteView(p.data(), p.size()), pr) != Status::Ok) return false;
+  out = std::move(pr.entry);
+  return true;
+}
+
+std::uint32_t read_u32(std::string_view s, std::size_t at) {
+  std::uint32_t be = 0;
+  std::memcpy(&be, s.data() + at, sizeof be);
+  return ntohl(be);
+}
+
+std::string_view as_view(const redisReply* r) { return {r->str, r->len}; }
+
+std::string remote_key(const Entry& e) { return e.nick.empty() ? std::string() : nick_key(e.nick); }
+
+}  // namespace
+
+Cluster::Cluster(const Options& opts)
+    : opts_(opts),
+      node_(opts.node_id),
+      key_(fmt::format("sockchat:node:{}", opts.node_id)),
+      token_(make_token()),
+      wake_fd_(net::make_wake_fd()) {}
+
+Cluster::~Cluster() {
+  stop();
+  if (cmd_ != nullptr) redisFree(cmd_);
+  if (sub_ != nullptr) redisFree(sub_);
+  if (wake_fd_ >= 0) close(wake_fd_);
+}
+
+std::string Cluster::inbox(std::uint8_t node) const {
+  return fmt::format("sockchat:node:{}:inbox", node);
+}
+
+bool Cluster::claim(std::string& why) {
+  cmd_ = connect_to(opts_);
+  if (cmd_ == nullptr || wake_fd_ < 0) {
+    why = "cannot reach the cluster's Redis at " + opts_.cluster_url;
+    return false;
+  }
+  const std::string ttl = std::to_string(opts_.node_ttl_s);
+  const char* argv[] = {"SET", key_.c_str(), token_.c_str(), "NX", "EX", ttl.c_str()};
+  Reply r(static_cast<redisReply*>(redisCommandArgv(cmd_, 6, argv, nullptr)));
+  if (!r || r->type == REDIS_REPLY_ERROR) {
+    why = "Redis at " + opts_.cluster_url + " refused to register this node: " +
+          (r ? std::string(as_view(r.get())) : std::string(cmd_->errstr));
+    return false;
+  }
+  if (r->type == REDIS_REPLY_NIL) {
+    why = fmt::format("node id {} is in use by another sockchatd (Redis key {} exists; a node that "
+                      "died frees it within --node-ttl seconds)",
+                      node_, key_);
+    return false;
+  }
+  up_ = true;
+  return true;
+}
+
+bool Cluster::start(Shared& sh) {
+  sh_ = &sh;
+  try {
+    thread_ = std::thread([this] { run(); });
+  } catch (const std::system_error& e) {
+    spdlog::error("cannot start the cluster thread: {}", e.what());
+    return false;
+  }
+  return true;
+}
+
+void Cluster::stop() {
+  if (!thread_.joinable()) return;
+  stopping_ = true;
+  net::signal_wake(wake_fd_);
+  thread_.join();
+  std::lock_guard lock(cmd_mu_);
+  if (cmd_ == nullptr) return;
+  // Our clients are gone (each announced its LEFT): give the node id back.
+  const std::string set = key_ + ":clients";
+  const std::string node = std::to_string(node_);
+  Reply(static_cast<redisReply*>(redisCommand(cmd_, "DEL %s %s", key_.c_str(), set.c_str())));
+  Reply(static_cast<redisReply*>(redisCommand(cmd_, "SREM sockchat:nodes %s", node.c_str())));
+}
+
+// ---------------------------------------------------------------------------
+// Client threads.
+
+void Cluster::link_lost(const char* what, const redisContext* c) {
+  if (up_.exchange(false)) {
+    spdlog::warn("cluster link down ({}: {}); remote clients unreachable until it is back", what,
+                 c != nullptr && c->errstr[0] != '\0' ? c->errstr : "no connection");
+    net::signal_wake(wake_fd_);
+  }
+}
+
+redisReply* Cluster::command_locked(int argc, const char** argv, const std::size_t* lens) {
+  if (cmd_ == nullptr || !up_) return nullptr;
+  auto* r = static_cast<redisReply*>(redisCommandArgv(cmd_, argc, argv, lens));
+  if (r == nullptr) link_lost("command", cmd_);
+  return r;
+}
+
+long long Cluster::publish(const std::string& channel, const Bytes& message) {
+  const char* argv[] = {"PUBLISH", channel.c_str(), reinterpret_cast<const char*>(message.data())};
+  const std::size_t lens[] = {7, channel.size(), message.size()};
+  std::lock_guard lock(cmd_mu_);
+  Reply r(command_locked(3, argv, lens));
+  return r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+}
+
+// One MULTI/EXEC: the hash, our set and the event go together, so that a
+// node reading the hash never misses the event of a change it lacks.
+void Cluster::presence(PresenceEvent event, LeaveReason reason, const Entry& entry) {
+  Bytes msg{'P', node_};
+  put_presence(msg, Presence{event, event == PresenceEvent::Left ? reason : LeaveReason::Bye, entry});
+  const Bytes e = entry_bytes(entry);
+  const std::string id = id_text(entry.id), set = key_ + ":clients";
+  std::lock_guard lock(cmd_mu_);
+  if (cmd_ == nullptr || !up_) return;  // re-registered when the link is back
+  int n = 0;
+  redisAppendCommand(cmd_, "MULTI");
+  if (event == PresenceEvent::Left) {
+    redisAppendCommand(cmd_, "HDEL %s %s", kClients, id.c_str());
+    redisAppendCommand(cmd_, "SREM %s %s", set.c_str(), id.c_str());
+    n = 2;
+  } else {
+    redisAppendCommand(cmd_, "HSET %s %s %b", kClients, id.c_str(), e.data(), e.size());
+    redisAppendCommand(cmd_, "SADD %s %s", set.c_str(), id.c_str());
+    n = 2;
+  }
+  redisAppendCommand(cmd_, "PUBLISH %s %b", kPresence, msg.data(), msg.size());
+  redisAppendCommand(cmd_, "EXEC");
+  for (int i = 0; i < n + 3; ++i) {
+    void* r = nullptr;
+    if (redisGetReply(cmd_, &r) != REDIS_OK) {
+      link_lost("presence", cmd_);
+      return;
+    }
+    freeReplyObject(r);
+  }
+}
+
+bool Cluster::forward(std::uint32_t target, ByteView frame) {
+  Bytes msg{'M'};
+  put_u32(msg, target);
+  msg.insert(msg.end(), frame.begin(), frame.end());
+  return publish(inbox(static_cast<std::uint8_t>(target >> 24)), msg) > 0;
+}
+
+void Cluster::acked(std::uint32_t sender, std::uint32_t message_id) {
+  Bytes msg{'A'};
+  put_u32(msg, message_id);
+  publish(inbox(static_cast<std::uint8_t>(sender >> 24)), msg);
+}
+
+void Cluster::failed(std::uint32_t sender, std::uint32_t message_id, std::string_view why) {
+  Bytes msg{'F'};
+  put_u32(msg, message_id);
+  msg.insert(msg.end(), why.begin(), why.end());
+  publish(inbox(static_cast<std::uint8_t>(sender >> 24)), msg);
+}
+
+// ---------------------------------------------------------------------------
+// The cluster thread.
+
+void Cluster::run() {
+  if (!connect_all()) disconnect_all();
+  while (!stopping_) {
+    const Clock::time_point now = Clock::now();
+    if (sub_ == nullptr || !up_) {
+      disconnect_all();
+      if (!connect_all()) {
+        pollfd p{wake_fd_, POLLIN, 0};
+        poll(&p, 1, static_cast<int>(backoff_.count()));
+        net::drain_wake(wake_fd_);
+        backoff_ = std::min(backoff_ * 2, kMaxBackoff);
+        continue;
+      }
+    }
+    if (now >= next_tick_) tick(now);
+    const auto wait = std::chrono::ceil<std::chrono::milliseconds>(next_tick_ - Clock::now());
+    pollfd fds[2] = {{sub_->fd, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+    poll(fds, 2, static_cast<int>(std::clamp<std::int64_t>(wait.count(), 0, 1000)));
+    if (fds[1].revents != 0) net::drain_wake(wake_fd_);
+    if (fds[0].revents != 0) read_subscription();
+  }
+}
+
+bool Cluster::connect_all() {
+  redisContext* sub = connect_to(opts_);
+  if (sub == nullptr) return false;
+  const std::string mine = inbox(node_);
+  Reply r(static_cast<redisReply*>(redisCommand(sub, "SUBSCRIBE %s %s", kPresence, mine.c_str())));
+  if (!r) {
+    redisFree(sub);
+    return false;
+  }
+  sub_ = sub;
+  {
+    std::lock_guard lock(cmd_mu_);
+    if (cmd_ == nullptr) cmd_ = connect_to(opts_);
+    if (cmd_ == nullptr) return false;
+  }
+  const bool was_up = up_.exchange(true);
+  after_connect();
+  if (!up_) return false;
+  if (!was_up) spdlog::info("cluster link up: node {} through {}", node_, opts_.cluster_url);
+  backoff_ = std::chrono::milliseconds(100);
+  drain_subscription();  // what came with the confirmation is already buffered
+  return true;
+}
+
+void Cluster::disconnect_all() {
+  if (sub_ != nullptr) redisFree(sub_);
+  sub_ = nullptr;
+  std::lock_guard lock(cmd_mu_);
+  if (cmd_ != nullptr) redisFree(cmd_);
+  cmd_ = nullptr;
+}
+
+// Subscribed first, then the state read: an event published in between is
+// both in the snapshot and queued on the subscription, and applying it
+// twice changes nothing.  Removals wait for a second look one TTL later,
+// so that a broker restarted empty does not make every other node's
+// clients leave and come back while those nodes re-register.
+void Cluster::after_connect() {
+  refresh();
+  reregister();
+  sync(false);
+  full_sync_due_ = true;
+  full_sync_at_ = Clock::now() + std::chrono::seconds(opts_.node_ttl_s);
+  next_tick_ = Clock::now() + std::chrono::milliseconds(opts_.node_ttl_s * 1000 / 3);
+}
+
+// A third of the TTL: two refreshes may fail before the key expires.
+void Cluster::tick(Clock::time_point now) {
+  next_tick_ = now + std::chrono::milliseconds(opts_.node_ttl_s * 1000 / 3);
+  refresh();
+  reap();
+  if (full_sync_due_ && now >= full_sync_at_) {
+    full_sync_due_ = false;
+    sync(true);
+  }
+  while (!inbound_.empty() && inbound_.front().deadline <= now) {
+    // The sender's node has timed out by now; forget the entry so that it
+    // stops counting against our client's unacknowledged bytes.
+    sh_->deliveries.take(inbound_.front().message_id);
+    inbound_.pop_front();
+  }
+}
+
+void Cluster::refresh() {
+  const std::string ttl = std::to_string(opts_.node_ttl_s), node = std::to_string(node_);
+  const char* argv[] = {"EVAL", kRefreshScript, "0", key_.c_str(), token_.c_str(), ttl.c_str(),
+                        node.c_str()};
+  long long result = -1;
+  {
+    std::lock_guard lock(cmd_mu_);
+    Reply r(command_locked(7, argv, nullptr));
+    if (r && r->type == REDIS_REPLY_INTEGER) result = r->integer;
+  }
+  if (result == 0) {
+    spdlog::error("cluster: another process holds node id {} (Redis key {}); two nodes with one "
+                  "id confuse every client",
+                  node_, key_);
+  } else if (result == 2) {
+    spdlog::warn("cluster: our liveness key {} had expired (frozen longer than --node-ttl?); "
+                 "registering our clients again",
+                 key_);
+    reregister();
+  }
+}
+
+void Cluster::reap() {
+  const char* argv[] = {"EVAL", kReapScript, "0"};
+  std::lock_guard lock(cmd_mu_);
+  Reply r(command_locked(3, argv, nullptr));
+  if (r && r->type == REDIS_REPLY_INTEGER && r->integer > 0) {
+    spdlog::info("cluster: {} client(s) of dead nodes removed", r->integer);
+  }
+}
+
+// The snapshot of our clients is taken under cmd_mu_, which every
+// presence() also takes: a client that joins or leaves meanwhile is either
+// in the snapshot or announced after the script.
+void Cluster::reregister() {
+  std::lock_guard lock(cmd_mu_);
+  const std::vector<Entry> entries = sh_->registry.local_entries();
+  std::vector<std::string> args = {"EVAL", kReregisterScript, "0", std::to_string(node_)};
+  for (const Entry& e : entries) {
+    const Bytes b = entry_bytes(e);
+    args.push_back(id_text(e.id));
+    args.emplace_back(reinterpret_cast<const char*>(b.data()), b.size());
+  }
+  std::vector<const char*> argv;
+  std::vector<std::size_t> lens;
+  for (const std::string& a : args) {
+    argv.push_back(a.data());
+    lens.push_back(a.size());
+  }
+  Reply r(command_locked(static_cast<int>(argv.size()), argv.data(), lens.data()));
+  if (r && r->type == REDIS_REPLY_ERROR) spdlog::error("cluster: re-register: {}", as_view(r.get()));
+}
+
+// Rebuilds the replica from the hash; subscribers hear only the changes.
+void Cluster::sync(bool removals) {
+  Reply r;
+  {
+    std::lock_guard lock(cmd_mu_);
+    const char* argv[] = {"HGETALL", kClients};
+    r.reset(command_locked(2, argv, nullptr));
+  }
+  if (!r || r->type != REDIS_REPLY_ARRAY) return;
+  std::map<std::uint32_t, Entry> seen;
+  for (std::size_t i = 0; i + 1 < r->elements; i += 2) {
+    Entry e;
+    if (!decode_entry(as_view(r->element[i + 1]), e) || is_local(e.id)) continue;
+    seen.emplace(e.id, std::move(e));
+  }
+  for (const auto& [id, e] : seen) {
+    PresenceEvent event{};
+    if (sh_->registry.remote_upsert(e, remote_key(e), event)) {
+      sh_->registry.publish_entry(event, LeaveReason::Bye, e);
+    }
+  }
+  if (!removals) return;
+  for (const auto& [id, e] : sh_->registry.remote_entries()) {
+    Entry gone;
+    if (!seen.contains(id) && sh_->registry.remote_remove(id, gone)) {
+      remote_left(gone, LeaveReason::NodeDown);
+    }
+  }
+}
+
+// Only when poll() said readable: the socket blocks (up to the timeout).
+void Cluster::read_subscription() {
+  if (redisBufferRead(sub_) != REDIS_OK) {
+    link_lost("subscription", sub_);
+    return;
+  }
+  drain_subscription();
+}
+
+void Cluster::drain_subscription() {
+  for (;;) {
+    void* raw = nullptr;
+    if (redisGetReplyFromReader(sub_, &raw) != REDIS_OK) {
+      link_lost("subscription", sub_);
+      return;
+    }
+    if (raw == nullptr) return;
+    Reply r(static_cast<redisReply*>(raw));
+    if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
+        as_view(r->element[0]) == "message") {
+      on_message(as_view(r->element[1]), as_view(r->element[2]));
+    }
+  }
+}
+
+void Cluster::on_message(std::string_view channel, std::string_view payload) {
+  if (payload.empty()) return;
+  if (channel == kPresence) {
+    on_presence(payload);
+  } else {
+    on_inbox(payload);
+  }
+}
+
+// Events about our own clients (ours, or a reaper's about us while we were
+// frozen) are not for the replica.
+void Cluster::on_presence(std::string_view payload) {
+  Presence p;
+  if (payload.size() < 2 || payload[0] != 'P' ||
+      decode_presence(ByteView(reinterpret_cast<const std::uint8_t*>(payload.data()) + 2,
+                               payload.size() - 2),
+                      p) != Status::Ok ||
+      is_local(p.entry.id)) {
+    return;
+  }
+  if (p.event == PresenceEvent::Left) {
+    Entry gone;
+    if (sh_->registry.remote_remove(p.entry.id, gone)) remote_left(gone, p.reason);
+    return;
+  }
+  PresenceEvent event{};
+  if (sh_->registry.remote_upsert(p.entry, remote_key(p.entry), event)) {
+    sh_->registry.publish_entry(event, LeaveReason::Bye, p.entry);
+  }
+}
+
+// Our SENDs to a client that left fail now rather than at their deadline.
+void Cluster::remote_left(const Entry& gone, LeaveReason reason) {
+  sh_->registry.publish_entry(PresenceEvent::Left, reason, gone);
+  const std::string why = fmt::format("client {} left before acknowledging", gone.id);
+  for (const Pending& p : sh_->deliveries.take_all_for(gone.id)) settle_failed(*sh_, p, why);
+}
+
+void Cluster::on_inbox(std::string_view payload) {
+  if (payload.size() < 5) return;
+  const std::uint32_t n = read_u32(payload, 1);
+  switch (payload[0]) {
+    case 'M':
+      if (payload.size() >= 5 + kHeaderSize) {
+        deliver(n, ByteView(reinterpret_cast<const std::uint8_t*>(payload.data()) + 5,
+                            payload.size() - 5));
+      }
+      return;
+    case 'A': settle(n, true, {}); return;
+    case 'F': settle(n, false, payload.substr(5)); return;
+    default: return;
+  }
+}
+
+// A MESSAGE from another node for our client `target`: recorded like a
+// local SEND's (so its ACK, or its departure, settles it), then posted.
+void Cluster::deliver(std::uint32_t target, ByteView frame) {
+  const std::string_view f(reinterpret_cast<const char*>(frame.data()), frame.size());
+  if (f.size() < kHeaderSize + 4 || read_u32(f, 12) != f.size() - kHeaderSize) return;
+  const std::uint32_t message_id = read_u32(f, 8);
+  const std::uint32_t sender = read_u32(f, kHeaderSize);
+  if ((message_id >> 24) != (sender >> 24) || is_local(sender)) return;  // not what a node sends
+  const std::shared_ptr<Peer> peer = sh_->registry.find(target);
+  if (!peer) {
+    failed(sender, message_id, fmt::format("client {} left before acknowledging", target));
+    return;
+  }
+  const Clock::time_point now = Clock::now();
+  // One second beyond the sender's deadline: its node gives up first.
+  const Pending p{message_id, sender, 0, target,
+                  now + std::chrono::seconds(opts_.delivery_timeout_s + 1),
+                  static_cast<std::uint32_t>(frame.size())};
+  if (const auto busy = sh_->deliveries.add_within(p, opts_.max_unacked)) {
+    failed(sender, message_id,
+           fmt::format("client {} is busy: {} bytes of messages await its acknowledgement", target,
+                       *busy));
+    return;
+  }
+  if (!peer->post(frame)) {
+    if (sh_->deliveries.take(message_id)) {
+      failed(sender, message_id, fmt::format("client {} left before acknowledging", target));
+    }
+    return;
+  }
+  inbound_.push_back({p.deadline, message_id});
+}
+
+// The answer to one of our SENDs to another node's client.
+void Cluster::settle(std::uint32_t message_id, bool ok, std::string_view why) {
+  if (!is_local(message_id)) return;
+  const std::optional<Pending> p = sh_->deliveries.take(message_id);
+  if (!p) return;  // timed out meanwhile
+  if (ok) {
+    settle_ok(*sh_, *p);
+  } else {
+    settle_failed(*sh_, *p, why.empty() ? std::string_view("not delivered") : why);
+  }
+}
+
+}  // namespace sc::server

@@ -1,0 +1,128 @@
+// Several sockchatd nodes as one server, through Redis (--cluster).
+//
+// Keys (one Redis, no Redis Cluster):
+//   sockchat:node:N            liveness: a token of the process, EX --node-ttl;
+//                              SET NX at start, so two processes cannot share N
+//   sockchat:nodes             set of node ids that registered
+//   sockchat:node:N:clients    set of node N's client ids (decimal)
+//   sockchat:clients           hash: client id -> its `entry` bytes
+// Channels:
+//   sockchat:presence          'P', u8 origin node (0: a script), then a
+//                              PRESENCE payload (event, reason, entry)
+//   sockchat:node:N:inbox      to node N: 'M' u32 target + a whole MESSAGE
+//                              frame; 'A' u32 message id (the target ACKed);
+//                              'F' u32 message id + text (it never will)
+//
+// Ids: node id in the high 8 bits, a per-node counter in the low 24, so
+// neither client nor message ids need a round trip.
+//
+// Threads.  Client threads write presence (MULTI/EXEC with its PUBLISH) and
+// publish SEND/ACK/failure on the one command connection, behind cmd_mu_,
+// with a short timeout: a broker that is down costs them one failed call,
+// after which the link is marked down and every call fails at once until
+// the cluster thread has reconnected.  The cluster thread (one, joined at
+// stop()) owns the subscriber connection: it applies the other nodes'
+// presence events to the Registry's replica, delivers MESSAGEs for our
+// clients, settles our SENDs on their ACK or failure, refreshes our
+// liveness key, reaps dead nodes, and reconnects with backoff.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+
+#include "common/codec.hpp"
+#include "server/delivery.hpp"
+#include "server/options.hpp"
+
+struct redisContext;
+struct redisReply;
+
+namespace sc::server {
+
+struct Shared;
+
+class Cluster {
+ public:
+  explicit Cluster(const Options& opts);
+  ~Cluster();
+  Cluster(const Cluster&) = delete;
+  Cluster& operator=(const Cluster&) = delete;
+
+  // Start-up, before listening: connects and claims the node id.  False
+  // with a sentence in `why` (broker unreachable, node id in use).
+  bool claim(std::string& why);
+  // Starts the cluster thread; `sh` outlives stop().
+  bool start(Shared& sh);
+  // Joins the thread and gives the node id back (after our clients left).
+  void stop();
+
+  std::uint8_t node() const { return node_; }
+  bool is_local(std::uint32_t id) const { return (id >> 24) == node_; }
+  bool link_up() const { return up_.load(std::memory_order_relaxed); }
+
+  // Client threads.  Presence of one of our clients, for the other nodes.
+  void presence(PresenceEvent event, LeaveReason reason, const Entry& entry);
+  // A MESSAGE frame for `target` on another node; false when it cannot get
+  // there (no subscriber on that node's channel, or the link is down).
+  bool forward(std::uint32_t target, ByteView frame);
+  // Our client `target` ACKed, or never will: tell the sender's node.
+  void acked(std::uint32_t sender, std::uint32_t message_id);
+  void failed(std::uint32_t sender, std::uint32_t message_id, std::string_view why);
+
+ private:
+  struct Inbound {
+    Clock::time_point deadline;
+    std::uint32_t message_id;
+  };
+
+  void run();
+  bool connect_all();
+  void disconnect_all();
+  void after_connect();
+  void link_lost(const char* what, const redisContext* c);
+  long long publish(const std::string& channel, const Bytes& message);
+  redisReply* command_locked(int argc, const char** argv, const std::size_t* lens);
+  void tick(Clock::time_point now);
+  void refresh();
+  void reap();
+  void reregister();
+  void sync(bool removals);
+  void read_subscription();
+  void drain_subscription();
+  void on_message(std::string_view channel, std::string_view payload);
+  void on_presence(std::string_view payload);
+  void on_inbox(std::string_view payload);
+  void deliver(std::uint32_t target, ByteView frame);
+  void settle(std::uint32_t message_id, bool ok, std::string_view why);
+  void remote_left(const Entry& gone, LeaveReason reason);
+  std::string inbox(std::uint8_t node) const;
+
+  const Options& opts_;
+  const std::uint8_t node_;
+  const std::string key_;    // sockchat:node:N
+  const std::string token_;  // this process's value of key_
+  Shared* sh_ = nullptr;
+
+  std::mutex cmd_mu_;  // guards cmd_; taken before the Registry's locks
+  redisContext* cmd_ = nullptr;
+  redisContext* sub_ = nullptr;  // cluster thread only
+  std::atomic<bool> up_{false};
+  std::atomic<bool> stopping_{false};
+  int wake_fd_ = -1;
+  std::thread thread_;
+
+  // Cluster thread only.
+  std::deque<Inbound> inbound_;  // MESSAGEs from other nodes awaiting our client's ACK
+  Clock::time_point next_tick_{};
+  Clock::time_point full_sync_at_{};
+  bool full_sync_due_ = false;
+  std::chrono::milliseconds backoff_{100};
+};
+
+}  // namespace sc::server

@@ -1,0 +1,376 @@
+#!/usr/bin/env python3
+"""sockchatd --cluster (sockchatd(8) CLUSTER): three nodes on loopback and a
+real redis-server this script starts on a unix socket in a temporary
+directory (no TCP port, no persistence) and stops again.
+
+usage: cluster_test.py SOCKCHATD nodes|broker
+  nodes:  ids, HELLO's CLUSTERED flag, LIST identical on every node,
+          presence once per event, cross-node SEND with the end-to-end ACK,
+          1,000 pipelined SENDs in order, NOT_DELIVERED after the timeout,
+          a node id in use refused, kill -9 of a node
+  broker: the broker killed (local service goes on, remote SEND fails at
+          once) and restarted empty (the cluster converges, subscribers
+          hear no spurious events), a node frozen past its TTL comes back
+Exit 77 when redis-server is not installed.
+"""
+import os
+import select
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.dont_write_bytecode = True
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from scframes import HEADER, HELLO, INDICATION, REQUEST, RESPONSE, frame, recv_exact  # noqa: E402
+from sccheck import Tally, skip  # noqa: E402
+from scserver import Server  # noqa: E402
+
+SERVER, MODE = sys.argv[1], sys.argv[2]
+LIST, SEND, NICK, ACK, SUBSCRIBE = 3, 4, 6, 7, 8
+MESSAGE, PRESENCE = 65, 66
+OK, NOT_DELIVERED, NICK_IN_USE = 0, 4, 16
+JOINED, LEFT, RENAMED = 1, 2, 3
+NODE_DOWN = 6
+CLUSTERED = 0x04
+TTL = 3
+tally = Tally()
+check = tally.check
+
+
+def parse_entry(p, at):
+    ident, fam = struct.unpack_from(">IB", p, at)
+    at += 5 + (4 if fam == 4 else 16) + 2 + 8
+    n = p[at]
+    return ident, p[at + 1:at + 1 + n].decode(), at + 1 + n
+
+
+class Client:
+    """A raw-socket client; frames it is not waiting for are kept in order."""
+
+    def __init__(self, port):
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.backlog = []
+        self.next_id = 1
+        _k, _t, _s, _i, p = self.read_frame(10)
+        self.id = struct.unpack_from(">I", p)[0]
+        name_len = p[14]  # after id, heartbeat, idle, delivery, max payload
+        self.flags = p[15 + name_len] if len(p) > 15 + name_len else 0
+
+    def read_frame(self, timeout):
+        r, _, _ = select.select([self.sock], [], [], timeout)
+        if not r:
+            return None
+        magic, _v, kind, typ, status, _r, ident, length = HEADER.unpack(
+            recv_exact(self.sock, HEADER.size))
+        return kind, typ, status, ident, recv_exact(self.sock, length)
+
+    def request(self, typ, payload=b""):
+        rid = self.next_id
+        self.next_id += 1
+        self.sock.sendall(frame(REQUEST, typ, rid, payload))
+        return rid
+
+    def wait(self, pred, timeout=5.0):
+        """The first frame (kept or new) for which pred holds, or None."""
+        for i, f in enumerate(self.backlog):
+            if pred(f):
+                return self.backlog.pop(i)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            f = self.read_frame(deadline - time.monotonic())
+            if f is None:
+                return None
+            if pred(f):
+                return f
+            self.backlog.append(f)
+        return None
+
+    def call(self, typ, payload=b"", timeout=5.0):
+        rid = self.request(typ, payload)
+        return self.wait(lambda f: f[0] == RESPONSE and f[3] == rid, timeout)
+
+    def list_ids(self):
+        f = self.call(LIST)
+        if f is None or f[2] != OK:
+            return None
+        p = f[4]
+        count, at, out = struct.unpack_from(">I", p)[0], 4, []
+        for _ in range(count):
+            ident, _nick, at = parse_entry(p, at)
+            out.append(ident)
+        return out
+
+    def presence(self):
+        """Every PRESENCE received so far as (event, reason, id)."""
+        while self.read_frame_into_backlog():
+            pass
+        out = [(f[4][0], f[4][1], struct.unpack_from(">I", f[4], 2)[0])
+               for f in self.backlog if f[0] == INDICATION and f[1] == PRESENCE]
+        self.backlog = [f for f in self.backlog if not (f[0] == INDICATION and f[1] == PRESENCE)]
+        return out
+
+    def read_frame_into_backlog(self):
+        f = self.read_frame(0.05)
+        if f is not None:
+            self.backlog.append(f)
+        return f is not None
+
+    def close(self):
+        self.sock.close()
+
+
+class Redis:
+    def __init__(self, directory):
+        self.sock = os.path.join(directory, "redis.sock")
+        self.log = open(os.path.join(directory, "redis.log"), "a")
+        self.proc = None
+        self.start()
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", "0", "--unixsocket", self.sock, "--save", "",
+             "--appendonly", "no"], stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 10
+        while not os.path.exists(self.sock) and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        if os.path.exists(self.sock):
+            os.unlink(self.sock)
+
+
+def start_node(redis, node, *extra, env_notify=None):
+    # Many clients from 127.0.0.1 and pipelined SENDs: the per-address and
+    # rate limits are lifted, they are not what this test is about.
+    old = os.environ.pop("NOTIFY_SOCKET", None)
+    if env_notify:
+        os.environ["NOTIFY_SOCKET"] = env_notify
+    try:
+        return Server(SERVER, "--cluster", "unix:" + redis.sock, "--node-id", str(node),
+                      "--node-ttl", str(TTL), "--delivery-timeout", "2", "--max-clients-per-ip",
+                      "0", "--max-connect-rate", "0", "--max-send-rate", "0",
+                      "--max-request-rate", "0", *extra)
+    finally:
+        os.environ.pop("NOTIFY_SOCKET", None)
+        if old is not None:
+            os.environ["NOTIFY_SOCKET"] = old
+
+
+def wait_status(notify, text, timeout=5.0):
+    """Whether a STATUS= datagram containing `text` arrives in time."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        r, _, _ = select.select([notify], [], [], deadline - time.monotonic())
+        if r and text in notify.recv(4096).decode(errors="replace"):
+            return True
+    return False
+
+
+def converged(clients, expect, timeout=8.0):
+    """Waits until every client's LIST is `expect`; the lists last seen."""
+    deadline = time.monotonic() + timeout
+    while True:
+        lists = [c.list_ids() for c in clients]
+        if all(sorted(expect) == lst for lst in lists) or time.monotonic() > deadline:
+            return lists
+        time.sleep(0.1)
+
+
+def send(client, target, text):
+    return client.request(SEND, struct.pack(">I", target) + text.encode())
+
+
+def is_message(f):
+    return f[0] == INDICATION and f[1] == MESSAGE
+
+
+def test_nodes(redis, nodes):
+    subs = [Client(n.port) for n in nodes]
+    for s in subs:
+        check(s.call(SUBSCRIBE, b"\x01")[2] == OK, f"subscriber {s.id:#x} subscribed")
+    time.sleep(0.5)  # every node's replica has the subscribers
+    clients = [Client(n.port) for n in nodes for _ in range(2)]
+    ids = [c.id for c in subs + clients]
+    check(len(set(ids)) == len(ids), f"client ids unique across nodes: {[hex(i) for i in ids]}")
+    check(all(c.id >> 24 == i // 2 + 1 for i, c in enumerate(clients)),
+          "the node id is the high byte of each client id")
+    check(all(c.flags & CLUSTERED for c in clients), "HELLO carries the CLUSTERED flag")
+    lists = converged(subs, ids)
+    check(all(lst == sorted(ids) for lst in lists), f"LIST identical on every node: {lists}")
+    for s in subs:
+        joined = [i for e, _r, i in s.presence() if e == JOINED]
+        check(sorted(joined) == sorted(c.id for c in clients),
+              f"subscriber {s.id:#x} heard each JOINED once ({len(joined)} events)")
+
+    check(clients[0].call(NICK, b"alice")[2] == OK, "NICK alice on node 1")
+    for s in subs:
+        f = s.wait(lambda f: f[0] == INDICATION and f[1] == PRESENCE and f[4][0] == RENAMED)
+        check(f is not None and struct.unpack_from(">I", f[4], 2)[0] == clients[0].id,
+              f"subscriber {s.id:#x} heard the rename")
+    r = clients[2].call(NICK, b"ALICE")
+    check(r is not None and r[2] == NICK_IN_USE, "a nick held on another node is NICK_IN_USE")
+    for s in subs:
+        extra = s.presence()
+        check(extra == [], f"subscriber {s.id:#x}: no second RENAMED: {extra}")
+
+    a, b = clients[0], clients[2]  # node 1 -> node 2
+    rid = send(a, b.id, "hello across")
+    m = b.wait(is_message)
+    check(m is not None and m[4].endswith(b"hello across"), "MESSAGE reaches the other node")
+    check(a.wait(lambda f: f[0] == RESPONSE and f[3] == rid, 0.5) is None,
+          "no SEND answer before the ACK")
+    b.call(ACK, struct.pack(">I", m[3]))
+    r = a.wait(lambda f: f[0] == RESPONSE and f[3] == rid)
+    check(r is not None and r[2] == OK and struct.unpack(">I", r[4])[0] == m[3],
+          "SEND answered OK with the message id after the remote ACK")
+
+    t0 = time.monotonic()
+    rids = [send(a, b.id, f"m{i:04d}") for i in range(1000)]
+    got = []
+    while len(got) < 1000:
+        m = b.wait(is_message, 10)
+        if m is None:
+            break
+        got.append(m[4][-5:].decode())
+        b.request(ACK, struct.pack(">I", m[3]))
+    oks = 0
+    for rid in rids:
+        r = a.wait(lambda f, rid=rid: f[0] == RESPONSE and f[3] == rid, 10)
+        oks += r is not None and r[2] == OK
+    check(got == [f"m{i:04d}" for i in range(1000)], f"1000 pipelined SENDs arrive in order ({len(got)})")
+    check(oks == 1000, f"1000 SENDs answered OK ({oks}) in {time.monotonic() - t0:.2f} s")
+    print(f"figure: 1000 cross-node SEND+ACK round trips in {time.monotonic() - t0:.2f} s")
+
+    rid = send(a, clients[4].id, "never acknowledged")
+    check(clients[4].wait(is_message) is not None, "the unacknowledging target got its MESSAGE")
+    r = a.wait(lambda f: f[0] == RESPONSE and f[3] == rid, 6)
+    check(r is not None and r[2] == NOT_DELIVERED, "no ACK: NOT_DELIVERED after the timeout")
+
+    dup = subprocess.run([SERVER, "--bind", "127.0.0.1", "--port", "0", "--cluster",
+                          "unix:" + redis.sock, "--node-id", "2"],
+                         capture_output=True, text=True, timeout=10)
+    check(dup.returncode == 1 and "node id 2 is in use" in dup.stderr,
+          f"a second node 2 refuses to start: {dup.returncode} {dup.stderr.strip()!r}")
+
+    gone = [subs[2].id, clients[4].id, clients[5].id]
+    for c in subs + clients:
+        c.presence()
+    nodes[2].proc.kill()
+    nodes[2].proc.wait()
+    rid = send(a, clients[4].id, "to a dead node")
+    r = a.wait(lambda f: f[0] == RESPONSE and f[3] == rid, 1.0)
+    check(r is not None and r[2] == NOT_DELIVERED, "SEND to a killed node's client fails at once")
+    t0 = time.monotonic()
+    alive = [i for i in ids if i not in gone]
+    lists = converged(subs[:2], alive, TTL + 5)
+    check(all(lst == sorted(alive) for lst in lists),
+          f"killed node's clients leave LIST in {time.monotonic() - t0:.1f} s: {lists}")
+    time.sleep(TTL / 3 + 0.5)  # another reap round: nothing more may come
+    for s in subs[:2]:
+        left = [(e, r, i) for e, r, i in s.presence()]
+        check(sorted(left) == sorted((LEFT, NODE_DOWN, i) for i in gone),
+              f"subscriber {s.id:#x}: one LEFT NODE_DOWN per client of the dead node: {left}")
+    for c in subs + clients:
+        c.close()
+
+
+def test_broker(redis, nodes, notify):
+    sub = Client(nodes[0].port)
+    sub.call(SUBSCRIBE, b"\x01")
+    a, a2 = Client(nodes[0].port), Client(nodes[0].port)
+    b = Client(nodes[1].port)
+    c = Client(nodes[2].port)
+    ids = [sub.id, a.id, a2.id, b.id, c.id]
+    converged([sub, b, c], ids)
+    sub.presence()
+    redis.kill()
+    time.sleep(0.3)
+    for n in nodes:
+        check(n.proc.poll() is None, f"node {n.port} survives the broker's death")
+    rid = send(a, a2.id, "local")
+    m = a2.wait(is_message)
+    if m:
+        a2.call(ACK, struct.pack(">I", m[3]))
+    r = a.wait(lambda f: f[0] == RESPONSE and f[3] == rid)
+    check(r is not None and r[2] == OK, "same-node SEND works without the broker")
+    t0 = time.monotonic()
+    rid = send(a, b.id, "remote")
+    r = a.wait(lambda f: f[0] == RESPONSE and f[3] == rid, 2)
+    check(r is not None and r[2] == NOT_DELIVERED and time.monotonic() - t0 < 1,
+          "remote SEND without the broker: NOT_DELIVERED at once")
+    check(sorted(ids) == a.list_ids(), "LIST still serves what is known")
+    check(any("cluster link down" in n.read_log() for n in nodes[:1]), "the log says the link is down")
+    check(wait_status(notify, "cluster link DOWN"), "systemd STATUS says the link is down")
+    redis.start()
+    t0 = time.monotonic()
+    lists = converged([sub, b, c], ids, 10)
+    check(all(lst == sorted(ids) for lst in lists), f"converged after a restart: {lists}")
+    check(wait_status(notify, "cluster link up"), "systemd STATUS says the link is up again")
+    deadline = time.monotonic() + 10
+    while True:
+        rid = send(a, b.id, "after restart")
+        m = b.wait(is_message, 1)
+        if m is not None or time.monotonic() > deadline:
+            break
+        a.wait(lambda f: f[0] == RESPONSE and f[3] == rid, 1)
+    if m:
+        b.call(ACK, struct.pack(">I", m[3]))
+    r = a.wait(lambda f: f[0] == RESPONSE and f[3] == rid)
+    check(r is not None and r[2] == OK,
+          f"cross-node SEND works again {time.monotonic() - t0:.1f} s after the restart")
+    time.sleep(TTL + 1)  # the second look after reconnecting
+    events = sub.presence()
+    check(events == [], f"subscribers heard no event from the broker restart: {events}")
+
+    # A node frozen past its TTL: reaped (one LEFT NODE_DOWN), then back.
+    os.kill(nodes[2].proc.pid, signal.SIGSTOP)
+    try:
+        time.sleep(TTL + TTL / 3 + 1.5)
+        events = sub.presence()
+        check(events == [(LEFT, NODE_DOWN, c.id)], f"a frozen node's client left: {events}")
+    finally:
+        os.kill(nodes[2].proc.pid, signal.SIGCONT)
+    lists = converged([sub, b], ids, TTL + 3)
+    check(all(lst == sorted(ids) for lst in lists), f"the thawed node's client is back: {lists}")
+    events = sub.presence()
+    check(events == [(JOINED, 0, c.id)], f"and joined once: {events}")
+    for x in (sub, a, a2, b, c):
+        x.close()
+
+
+def main():
+    if shutil.which("redis-server") is None:
+        skip("redis-server is not installed (Debian package redis-server)")
+    directory = tempfile.mkdtemp(prefix="sockchat-cluster-")
+    redis = Redis(directory)
+    nodes = []
+    # Node 1's systemd notifications (READY, STATUS=) come here.
+    notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    notify.bind(os.path.join(directory, "notify"))
+    try:
+        nodes = [start_node(redis, n, env_notify=os.path.join(directory, "notify") if n == 1 else None)
+                 for n in (1, 2, 3)]
+        if MODE == "nodes":
+            test_nodes(redis, nodes)
+        else:
+            test_broker(redis, nodes, notify)
+    finally:
+        for n in nodes:
+            rc = n.stop()
+            if n.proc.returncode not in (0, -9):
+                check(False, f"node exit status {rc}; log:\n{n.read_log()}")
+        redis.kill()
+        notify.close()
+        shutil.rmtree(directory, ignore_errors=True)
+    sys.exit(tally.exit_status())
+
+
+main()
