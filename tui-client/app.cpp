@@ -151,7 +151,8 @@ unsigned App::settle(unsigned dirty) {
 }
 
 // Once per turn, not per key: a paste is thousands of keys in one turn.
-void App::fit_input() {
+void App::prepare_paint() {
+  s_.view = compute_message_view(s_.log, s_.layout.too_small ? Rect{} : s_.layout.messages);
   if (s_.layout.too_small) return;
   const int field = s_.layout.cols - std::min(display_width(input_label(s_)), s_.layout.cols / 2) - 1;
   s_.input.fit(field);
@@ -178,7 +179,13 @@ unsigned App::on_writable() { return settle(session_.on_writable()); }
 
 unsigned App::on_tick(Clock::time_point now) { return settle(session_.on_tick(now)); }
 
-unsigned App::send_due_acks() { return settle(session_.send_due_acks()); }
+// "Delivered" means shown: only what the last paint put on screen is ACKed
+// (a terminal too small shows nothing); --plain has printed every line.
+unsigned App::send_due_acks() {
+  if (s_.options.plain) return settle(session_.ack_shown([](std::uint64_t) { return true; }));
+  const MessageView& v = s_.view;
+  return settle(session_.ack_shown([&v](std::uint64_t seq) { return v.shows(seq); }));
+}
 
 // --------------------------------------------------------------------------
 // Output.

@@ -23,6 +23,7 @@
 #include "common/protocol.hpp"
 #include "layout.hpp"
 #include "line_editor.hpp"
+#include "message_view.hpp"
 #include "scrollback.hpp"
 #include "session.hpp"
 
@@ -87,6 +88,7 @@ struct State {
   bool quit_asked = false;  // quitting with undelivered messages was asked about
 
   Layout layout = compute_layout(0, 0);
+  MessageView view;  // the messages pane's rows, laid out by prepare_paint()
 
   bool connected() const { return session.connected(); }
   // The session waits for an answer only the user can give.
@@ -135,10 +137,12 @@ class App {
   std::size_t outstanding() const { return session_.outstanding(); }
   // The last connect attempt never reached the server.
   bool connect_failed() const { return session_.connect_failed(); }
-  // Scrolls the input fields so that their cursors show.  Call before paint.
-  void fit_input();
-  // Sends the ACKs for messages that are now on screen.  Call after paint;
-  // returns Dirty bits (a failed send drops the connection).
+  // Scrolls the input fields so that their cursors show and lays out the
+  // messages pane's rows (State::view).  Call before paint.
+  void prepare_paint();
+  // Sends the ACKs for incoming messages that the last paint showed (in
+  // --plain, that were printed).  Call after paint; returns Dirty bits (a
+  // failed send drops the connection).
   unsigned send_due_acks();
   // True once per incoming message while the bell is enabled.
   bool take_bell();

@@ -135,32 +135,24 @@ void paint_menu(const State& s) {
   if (hint_y < r.y + r.h) draw_text(hint_y, r.x + 1, r.w - 1, "F9/Esc: leave", A_DIM);
 }
 
+// The rows App laid out (State::view): what is painted here is what gets
+// ACKed.  The activity preview on the last row is marked with an arrow.
 void paint_messages(const State& s) {
   const Rect& r = s.layout.messages;
-  const int text_w = r.w - kTimestampWidth;
   const int indent = continuation_indent(r);
-  struct Row {
-    const LogLine* line;
-    std::vector<Cell> cells;
-    std::size_t from, to;
-    bool first;
-  };
-  std::vector<Row> rows;  // bottom-up
-  if (s.log.empty()) return;
-  for (std::size_t n = s.log.size() - s.log.scroll; n-- > 0 && static_cast<int>(rows.size()) < r.h;) {
-    const LogLine& l = s.log[n];
-    std::vector<Cell> cells = sanitize(l.text);
-    const auto parts = wrap_cells(cells, text_w, r.w - indent);
-    for (std::size_t k = parts.size(); k-- > 0 && static_cast<int>(rows.size()) < r.h;) {
-      rows.push_back(Row{&l, cells, parts[k].first, parts[k].second, k == 0});
+  int y = r.y + r.h - static_cast<int>(s.view.rows.size());  // the newest at the bottom
+  for (const ViewRow& row : s.view.rows) {
+    const LogLine& line = s.log[row.seq - s.log.first_seq()];
+    // The preview's arrow takes the timestamp's trailing space: one more column.
+    const int x = row.preview ? kTimestampWidth + 1 : row.first ? kTimestampWidth : indent;
+    if (row.preview) {
+      draw_text(y, r.x, kTimestampWidth, "\u2193" + format_clock(line.at_us), A_BOLD);
+    } else if (row.first) {
+      draw_text(y, r.x, kTimestampWidth, format_clock(line.at_us), A_DIM);
     }
-  }
-  int y = r.y + r.h - 1;
-  for (const Row& row : rows) {
-    const int x = row.first ? kTimestampWidth : indent;
-    if (row.first) draw_text(y, r.x, kTimestampWidth, format_clock(row.line->at_us), A_DIM);
-    draw_cells(y, r.x + x, r.w - x, row.cells, row.from, row.to, kind_attr(row.line->kind));
-    --y;
+    const attr_t a = kind_attr(line.kind) | (row.preview ? A_UNDERLINE : A_NORMAL);
+    draw_cells(y, r.x + x, r.w - x, row.cells, row.from, row.to, a);
+    ++y;
   }
 }
 

@@ -19,7 +19,7 @@ namespace {
 // screen (the protocol wants the user to have seen a message before ACK).
 void finish_turn(App& app, Screen& screen, unsigned dirty) {
   for (int round = 0; dirty != kNothing && round < 2; ++round) {
-    app.fit_input();
+    app.prepare_paint();
     screen.paint(app.state());
     if (app.take_bell()) screen.bell();
     dirty = app.send_due_acks();
@@ -31,7 +31,7 @@ void finish_turn(App& app, Screen& screen, unsigned dirty) {
 int run_tui(App& app, const StartTarget& target, int signal_fd) {
   Screen screen(app.state().options.color);
   app.on_resize(screen.rows(), screen.cols());
-  app.fit_input();
+  app.prepare_paint();
   screen.paint(app.state());
   if (target.given) finish_turn(app, screen, app.connect(target.host, target.port));
   int exit_status = 0;

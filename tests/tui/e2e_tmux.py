@@ -267,8 +267,17 @@ def scenario(server):
             raise Failure("PgUp does not stop with the oldest line at the top:\n" + capture(a))
         time.sleep(0.1)
     print("ok   PgUp stops with the oldest line on the pane's top row")
+    # Scrolled back, a new message shows in the activity preview on the
+    # pane's last row: that is on screen, so it is delivered.
+    typed(b, "/msg alice seen in the preview")
+    keys(b, "Enter")
+    wait_for(a, r"^.*\u2193\d\d:\d\d:\d\d message from %d \(bob\).*seen in the preview" % id_b,
+             "activity preview while scrolled back")
+    wait_for(b, r"sent to %d \(alice\): seen in the preview \(delivered\)" % id_a, "the preview counts as shown")
+    print("ok   scrolled back: the newest message shows in the preview row and is delivered")
     keys(a, "NPage", "NPage")
     wait_gone(a, r"newer below", "PgDn returns to the newest")
+    delivery_needs_the_screen(a, b, id_a, id_b)
 
     # A peer sends escape sequences: they must show as ^[ and do nothing.
     evil = "\x1b[31mEVIL\x1b[0m\x1b]2;pwned\x07 tail"
@@ -352,6 +361,26 @@ def scenario(server):
         raise Failure("alternate screen still on after SIGTERM")
     print("ok   terminal restored after SIGTERM")
     async_connect_and_input_markers(server)
+
+
+def delivery_needs_the_screen(a, b, id_a, id_b):
+    """A message that arrives while alice's terminal is too small to show
+    it is not ACKed: bob is told it was not delivered.  Once alice's
+    terminal grows it shows, with a plain note that it came late."""
+    tmux("resize-window", "-t", a, "-x", "30", "-y", "8")
+    wait_for(a, r"terminal too small", "alice's terminal too small to show messages")
+    typed(b, "/msg alice while you could not see")
+    keys(b, "Enter")
+    wait_for(b, r"sending to %d \(alice\): while you could not see \(not delivered: not acknowledged" % id_a,
+             "never shown: the sender is told not delivered", timeout=WAIT + 10)
+    tmux("resize-window", "-t", a, "-x", "160", "-y", "40")
+    wait_for(a, r"message from %d \(bob\).*while you could not see" % id_b, "shown once the terminal grew")
+    wait_for(a, wrapped("the message from bob above arrived after bob's 5 s delivery window; bob was told it "
+                        "was not delivered"), "the late message explained in plain words")
+    screen = capture(a)
+    if "NO_SUCH_MESSAGE" in screen or "ACK failed" in screen:
+        raise Failure("protocol jargon on alice's screen:\n" + screen)
+    print("ok   a message never on screen is not delivered; shown late, it says so plainly")
 
 
 def wrapped(text):

@@ -242,3 +242,109 @@ TEST_CASE("app: a paste beyond the limit is cut at a character boundary and said
   CHECK(r.app.state().input.code_points().size() == kMaxPasteBytes - 1);
   CHECK(r.app.state().notice.find("cut at 4 MiB") != std::string::npos);
 }
+
+namespace {
+
+// The message ids the client ACKed since the last call.
+std::vector<std::uint32_t> acked(FakeWire& wire, std::vector<FakeWire::Request>* acks = nullptr) {
+  std::vector<std::uint32_t> ids;
+  for (const auto& r : wire.requests()) {
+    if (static_cast<Type>(r.header.type) != Type::Ack) continue;
+    std::uint32_t id = 0;
+    decode_u32(ByteView(r.payload.data(), r.payload.size()), id);
+    ids.push_back(id);
+    if (acks != nullptr) acks->push_back(r);
+  }
+  return ids;
+}
+
+// One loop turn's output as the full-screen loop does it.
+void paint_turn(App& app) {
+  app.prepare_paint();
+  app.send_due_acks();
+}
+
+bool log_has(const State& s, const std::string& part) {
+  for (std::size_t i = 0; i < s.log.size(); ++i) {
+    if (s.log[i].text.find(part) != std::string::npos) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("app: a message in view is ACKed after the paint that shows it, not before") {
+  Rig r;
+  r.connect();
+  r.wire->requests();
+  r.wire->events.push_back(message(70, 2, "alice", "hello"));
+  r.app.on_connection_ready();
+  CHECK(acked(*r.wire).empty());  // received, not yet painted
+  paint_turn(r.app);
+  CHECK(acked(*r.wire) == std::vector<std::uint32_t>{70});
+  paint_turn(r.app);
+  CHECK(acked(*r.wire).empty());  // once
+}
+
+TEST_CASE("app: a terminal too small shows nothing and ACKs nothing until it grows") {
+  Rig r;
+  r.connect();
+  r.app.on_resize(5, 20);
+  r.wire->events.push_back(message(71, 2, "alice", "hello"));
+  r.app.on_connection_ready();
+  paint_turn(r.app);
+  CHECK(r.app.state().view.rows.empty());
+  CHECK(acked(*r.wire).empty());
+  r.app.on_resize(24, 80);
+  paint_turn(r.app);
+  CHECK(acked(*r.wire) == std::vector<std::uint32_t>{71});
+}
+
+TEST_CASE("app: scrolled back, only the message in the preview row is ACKed; the rest when scrolled to") {
+  Rig r;
+  r.connect();
+  for (std::uint32_t i = 0; i < 80; ++i) r.app.on_line("/whois alice");  // something to scroll through
+  paint_turn(r.app);
+  r.wire->requests();
+  r.app.on_key(code(Key::Code::PageUp));
+  REQUIRE(r.app.state().log.scroll > 0);
+  r.wire->events.push_back(message(80, 2, "alice", "first"));
+  r.wire->events.push_back(message(81, 3, "bob", "second"));
+  r.app.on_connection_ready();
+  paint_turn(r.app);
+  const MessageView& v = r.app.state().view;
+  REQUIRE(v.has_preview);
+  CHECK(r.app.state().log[v.preview_seq - r.app.state().log.first_seq()].text.find("second") != std::string::npos);
+  CHECK(v.rows.back().preview);
+  CHECK(acked(*r.wire) == std::vector<std::uint32_t>{81});  // "first" was never on screen
+  paint_turn(r.app);
+  CHECK(acked(*r.wire).empty());
+  // Back at the bottom "first" shows, after its sender's window: the server
+  // says so, and the user reads it in plain words.
+  for (int i = 0; i < 5 && r.app.state().log.scroll > 0; ++i) r.app.on_key(code(Key::Code::PageDown));
+  REQUIRE(r.app.state().log.scroll == 0);
+  paint_turn(r.app);
+  std::vector<FakeWire::Request> acks;
+  CHECK(acked(*r.wire, &acks) == std::vector<std::uint32_t>{80});
+  REQUIRE(acks.size() == 1);
+  r.wire->events.push_back(response(acks[0], Status::NoSuchMessage, text_payload("no pending message 80 for you")));
+  r.app.on_connection_ready();
+  const State& s = r.app.state();
+  CHECK(s.log.back().text ==
+        "the message from alice above arrived after alice's 5 s delivery window; alice was told it was not delivered");
+  CHECK_FALSE(log_has(s, "NO_SUCH_MESSAGE"));
+  CHECK_FALSE(log_has(s, "ACK failed"));
+}
+
+TEST_CASE("app: in --plain a printed message is shown: every one is ACKed") {
+  Options o = default_options();
+  o.plain = true;
+  Rig r(o);
+  r.connect();
+  r.wire->requests();
+  r.wire->events.push_back(message(90, 2, "alice", "one"));
+  r.wire->events.push_back(message(91, 3, "bob", "two"));
+  r.app.on_connection_ready();
+  r.app.send_due_acks();
+  CHECK(acked(*r.wire) == std::vector<std::uint32_t>{90, 91});
+}
