@@ -24,6 +24,7 @@
 #include "layout.hpp"
 #include "line_editor.hpp"
 #include "message_view.hpp"
+#include "windows.hpp"
 #include "scrollback.hpp"
 #include "session.hpp"
 
@@ -41,6 +42,7 @@ struct Key {
   enum class Code : std::uint8_t {
     Char, Enter, Backspace, Delete, Left, Right, Up, Down, Home, End, PageUp, PageDown,
     Tab, BackTab, Escape, KillLine, KillWord, Redraw, Function, PasteBegin, PasteText, PasteEnd,
+    NextWindow, PrevWindow,  // Ctrl-N, Ctrl-P
     Other,
   };
   Code code = Code::Other;
@@ -89,6 +91,7 @@ struct State {
 
   Layout layout = compute_layout(0, 0);
   MessageView view;  // the messages pane's rows, laid out by prepare_paint()
+  Windows windows;   // 1:all and one per conversation (windows.hpp)
 
   bool connected() const { return session.connected(); }
   // The session waits for an answer only the user can give.
@@ -105,6 +108,11 @@ std::string input_label(const State& s);       // "> ", "to 3 (bob)> ", "Host: "
 // What follows a client's nick in the clients pane: " (you)", " (you,
 // account)", " (account)" or nothing.
 std::string client_mark(const State& s, std::uint32_t id);
+// The windows for the status line: "[1:all] 2:bob(2) 3:alice(1!)" (the
+// active one in brackets; unread messages, ! when one names you).
+std::string windows_status(const State& s);
+// After a nick in the clients pane: " 2 new", " 1 new!" or nothing.
+std::string unread_mark(const State& s, const std::string& nick);
 
 // The client a nick names in the client list: the one with exactly that
 // nick, else the only one whose nick differs in ASCII case alone.  False
@@ -164,6 +172,15 @@ class App {
   unsigned send_to(const Command& c);
   unsigned whois(const Command& c);
   unsigned show_help();
+  unsigned query(const std::string& who);
+  unsigned close_window();
+  unsigned clear_window();
+  unsigned switch_window(std::size_t index);
+  // Puts the lines added since the last call into their windows: opens a
+  // conversation for a message from a new nick, counts unread and
+  // highlights, and remembers what landed out of view for the preview.
+  void route_new_lines();
+  std::size_t& active_scroll();
   unsigned refuse_disabled(MenuItem item);
   unsigned quit_or_ask();
 
@@ -193,6 +210,8 @@ class App {
 
   State s_;
   Session session_;
+  std::uint64_t routed_end_ = 0;   // log lines before this seq are in their windows
+  long long preview_ = -1;          // seq of the message for the activity preview; -1: none
   Completion completion_;
   bool quit_ = false;
   int paste_lines_ = 0;

@@ -3,6 +3,7 @@
 // line is among them ("delivered" means shown, PROTOCOL.md Delivery).
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
@@ -10,6 +11,7 @@
 #include "layout.hpp"
 #include "sanitize.hpp"
 #include "scrollback.hpp"
+#include "windows.hpp"
 
 namespace sc::tui {
 
@@ -23,21 +25,27 @@ struct ViewRow {
 
 struct MessageView {
   std::vector<ViewRow> rows;  // top to bottom, at most the pane's height
-  // Lines shown whole: [first_seq, end_seq).  A line taller than the pane
-  // counts once it fills the pane: it can never be shown whole.
-  std::uint64_t first_seq = 0, end_seq = 0;
-  // Scrolled back with an incoming message below the view: its line is
-  // shown on the last row, cut to fit (irssi's activity, one line of it).
+  // The lines shown whole (seqs, oldest first).  A line taller than the
+  // pane counts once it fills the pane: it can never be shown whole.
+  std::vector<std::uint64_t> whole;
+  // An incoming message that landed out of view (below it while scrolled
+  // back, or in another window): its line is shown on the last row, cut
+  // to fit (irssi's activity, one line of it).
   bool has_preview = false;
   std::uint64_t preview_seq = 0;
 
   bool shows(std::uint64_t seq) const {
-    return (seq >= first_seq && seq < end_seq) || (has_preview && seq == preview_seq);
+    return (has_preview && seq == preview_seq) || std::find(whole.begin(), whole.end(), seq) != whole.end();
   }
 };
 
-// The rows for a pane of `pane`'s size with the log scrolled back by
-// log.scroll lines.  Empty for a pane too small to hold text.
-MessageView compute_message_view(const Scrollback& log, const Rect& pane);
+// The rows for a pane of `pane`'s size showing window `w`'s lines of the
+// log, the newest `scroll` of them scrolled away, with the line `preview`
+// (a seq; -1: none) on the last row.  Empty for a pane too small for text.
+MessageView compute_message_view(const Scrollback& log, const Rect& pane, const Window& w, std::size_t scroll,
+                                 long long preview);
+// The index of window `w`'s newest line, skipping `scroll` of its lines;
+// log.size() when there is none.  The view's bottom line.
+std::size_t window_end(const Scrollback& log, const Window& w, std::size_t scroll);
 
 }  // namespace sc::tui

@@ -77,7 +77,9 @@ void fill_row(int y, int x, int w, attr_t attr) {
 }
 
 std::string status_text(const State& s) {
-  std::string t = " sockchat  ";
+  // The windows first, where a narrow terminal keeps them; with only
+  // 1:all there is nothing to say.
+  std::string t = s.windows.size() > 1 ? " sockchat " + windows_status(s) + "  " : " sockchat  ";
   switch (s.session.phase) {
     case Phase::Disconnected: return t + "disconnected";
     case Phase::Connecting:
@@ -196,7 +198,7 @@ void paint_clients(const State& s) {
     std::string line = sel ? ">" : " ";
     line.append(std::to_string(id)).append(" ").append(e.nick.empty() ? "-" : e.nick);
     const bool you = id == s.session.hello.client_id;
-    const std::string suffix = client_mark(s, id);
+    const std::string suffix = client_mark(s, id) + unread_mark(s, e.nick);
     // A long nick is cut, never the "(you)" after it.
     const int suffix_w = static_cast<int>(suffix.size());
     const int used = draw_text(y, r.x, r.w - suffix_w, line, you ? (a | A_BOLD) : a);
@@ -379,6 +381,8 @@ bool Screen::read_key(Key& key) {
       case 21: key.code = Key::Code::KillLine; break;  // Ctrl-U
       case 23: key.code = Key::Code::KillWord; break;  // Ctrl-W
       case 12: key.code = Key::Code::Redraw; break;    // Ctrl-L
+      case 14: key.code = Key::Code::NextWindow; break;  // Ctrl-N
+      case 16: key.code = Key::Code::PrevWindow; break;  // Ctrl-P
       default:
         if (ch >= 0x20 && ch != 0x7F) {
           key.code = Key::Code::Char;
@@ -425,7 +429,10 @@ void Screen::paint(const State& s) const {
   paint_status(s);
   paint_title(l, l.menu, " Menu", s.focus == Focus::Menu);
   std::string messages = " Messages";
-  if (s.log.scroll > 0) messages += "  (" + std::to_string(s.log.scroll) + " newer below: PgDn)";
+  const Window& w = s.windows.active();
+  if (!w.nick.empty()) messages = " " + std::to_string(s.windows.active_index() + 1) + ": " + w.nick;
+  const std::size_t scroll = s.windows.active_index() == 0 ? s.log.scroll : w.scroll;
+  if (scroll > 0) messages += "  (" + std::to_string(scroll) + " newer below: PgDn)";
   paint_title(l, l.messages, messages, false);
   paint_title(l, l.clients, clients_title(s), s.focus == Focus::Clients);
   mvvline(l.title_row, l.menu.w, ACS_VLINE, l.menu.h + 1);

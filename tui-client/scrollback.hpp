@@ -30,6 +30,10 @@ struct LogLine {
   std::int64_t at_us = 0;  // wall clock shown in the timestamp column
   LineKind kind = LineKind::Info;
   std::string text;        // may hold peer bytes: sanitize before display
+  // A message to or from someone: their nick, which names the conversation
+  // window (windows.hpp) the line also shows in; empty for anything else.
+  std::string peer;
+  bool mention = false;    // Incoming: the text names our nick
 };
 
 // Lines carry sequence numbers that survive trimming the oldest, so a
@@ -47,6 +51,7 @@ class Scrollback {
   bool empty() const { return lines_.empty(); }
   const LogLine& operator[](std::size_t i) const { return lines_[i]; }
   const LogLine& back() const { return lines_.back(); }
+  LogLine& back() { return lines_.back(); }
   std::uint64_t first_seq() const { return first_seq_; }
   std::uint64_t end_seq() const { return first_seq_ + lines_.size(); }
 

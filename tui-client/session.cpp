@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "timefmt.hpp"
+#include "windows.hpp"
 
 namespace sc::tui {
 
@@ -225,6 +226,7 @@ unsigned Session::send_message(std::uint32_t target, const std::string& text) {
   p.target = target;
   p.line_seq = log_.end_seq();
   unsigned d = add(LineKind::Pending, "sending to " + client_label(target) + ": " + text + " (pending)");
+  if (auto it = s_.clients.find(target); it != s_.clients.end()) log_.back().peer = it->second.nick;
   if (!request(Type::Send, payload, p)) return kEverything;
   return d;
 }
@@ -472,8 +474,11 @@ unsigned Session::on_message(const Header& h, ByteView p) {
   // ACKed once this line is on screen (ack_shown), not before.
   unshown_.push_back(Unshown{log_.end_seq(), h.id, m.nick.empty() ? "client " + from : m.nick});
   bell_ = true;
-  return add(LineKind::Incoming, "message from " + from + " " + format_addr(m.addr) + ": " + m.text,
+  const unsigned d = add(LineKind::Incoming, "message from " + from + " " + format_addr(m.addr) + ": " + m.text,
              m.sent_at_us);
+  log_.back().peer = m.nick;
+  log_.back().mention = !s_.nick.empty() && contains_nick(m.text, s_.nick);
+  return d;
 }
 
 unsigned Session::on_presence(ByteView p) {

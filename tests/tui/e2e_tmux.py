@@ -249,6 +249,8 @@ def scenario(server):
     keys(b, "Enter")
     wait_for(b, r"sending to 999: nobody \(not delivered: no such client", "failure on the sent line")
 
+    conversation_windows(a, b)
+
     typed(a, "/time 100")
     keys(a, "Enter")
     wait_for(a, r"100/100 responses in [\d.]+ ms \(rtt min/median/max", "/time 100 shows 100/100")
@@ -324,7 +326,7 @@ def scenario(server):
 
     # Disconnect (menu hotkey), then quit: the terminal must come back.
     keys(a, "F3")
-    wait_for(a, r"^ sockchat  disconnected", "disconnected (status line)")
+    wait_for(a, r"^ sockchat (\[?\d:\S+ )*\s*disconnected", "disconnected (status line)")
     wait_for(b, r"left %d alice \(said goodbye\)" % id_a, "the other client sees alice leave")
     wait_for(b, r"Clients \(1\)", "clients pane updated live")
     keys(a, "F4")
@@ -361,6 +363,35 @@ def scenario(server):
         raise Failure("alternate screen still on after SIGTERM")
     print("ok   terminal restored after SIGTERM")
     async_connect_and_input_markers(server)
+
+
+def conversation_windows(a, b):
+    """/query opens a window per nick; messages land in the sender's
+    window, with unread counts in the status line and the clients pane;
+    Alt-digit and Ctrl-N switch; plain text in a window goes to its nick."""
+    typed(b, "/query alice")
+    keys(b, "Enter")
+    wait_for(b, r"^ sockchat .*\[2:alice\]", "bob's status line: the alice window is active")
+    wait_for(b, r"^.*\u2502 2: alice", "bob's messages pane is titled with the window")
+    typed(b, "hey alice, in our window")
+    keys(b, "Enter")
+    wait_for(b, r"sent to \d+ \(alice\): hey alice, in our window \(delivered\)", "plain text goes to the window's nick")
+    wait_for(a, r"^ sockchat .*2:bob\(\d+!?\)", "alice's status line counts bob's unread messages")
+    wait_for(a, r"bob \d+ new!?", "alice's clients pane marks bob's unread messages")
+    keys(a, "M-2")
+    wait_for(a, r"^ sockchat .*\[2:bob\]", "Alt-2 switches to bob's window")
+    wait_gone(a, r"bob \d+ new!?", "read once the window is active")
+    typed(a, "answered in the window")
+    keys(a, "Enter")
+    wait_for(b, r"message from \d+ \(alice\).*answered in the window", "the answer lands in bob's alice window")
+    screen = capture(a)
+    if "time 20" in screen or "name tui-test-server" in screen:
+        raise Failure("bob's window shows lines of other conversations:\n" + screen)
+    keys(a, "C-n")
+    wait_for(a, r"^ sockchat \[1:all\]", "Ctrl-N goes round to 1:all")
+    keys(b, "M-1")
+    wait_for(b, r"^ sockchat \[1:all\]", "Alt-1: back to 1:all")
+    print("ok   /query: a window per nick, unread counts, Alt-digit and Ctrl-N switch")
 
 
 def delivery_needs_the_screen(a, b, id_a, id_b):

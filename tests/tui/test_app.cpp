@@ -80,7 +80,7 @@ TEST_CASE("app: the issue's sequence: 'hello al', Tab, 'ice, quick question' sta
 
 TEST_CASE("app: Tab completes /commands; printable keys never reach the menu from the input line") {
   Rig r;
-  r.type("/qu");
+  r.type("/qui");  // "/qu" is also /query
   r.app.on_key(code(Key::Code::Tab));
   CHECK(r.app.state().input.text() == "/quit");
   r.app.on_key(code(Key::Code::Tab));
@@ -347,4 +347,107 @@ TEST_CASE("app: in --plain a printed message is shown: every one is ACKed") {
   r.app.on_connection_ready();
   r.app.send_due_acks();
   CHECK(acked(*r.wire) == std::vector<std::uint32_t>{90, 91});
+}
+
+TEST_CASE("windows: keyed by nick in any case; 1:all stays; cycling goes round") {
+  Windows w;
+  CHECK(w.size() == 1);
+  CHECK(w.open("Bob") == 1);
+  CHECK(w.open("bob") == 1);
+  CHECK(w.open("alice") == 2);
+  CHECK(w.find("BOB") == 1);
+  CHECK(w.find("carol") == w.size());
+  w.cycle(1);
+  CHECK(w.active_index() == 1);
+  w.cycle(-1);
+  w.cycle(-1);
+  CHECK(w.active_index() == 2);
+  CHECK(w.close_active());
+  CHECK(w.size() == 2);
+  CHECK(w.active_index() == 1);
+  w.select(0);
+  CHECK_FALSE(w.close_active());
+  CHECK(contains_nick("hey ME, look", "me"));
+  CHECK_FALSE(contains_nick("meme and some", "me"));
+}
+
+TEST_CASE("app: a message from a new nick opens its window, counts unread and highlights, shows in 1:all") {
+  Rig r;
+  r.connect();
+  r.wire->events.push_back(message(60, 2, "alice", "hi me, are you there"));
+  r.wire->events.push_back(message(61, 3, "bob", "lunch?"));
+  r.app.on_connection_ready();
+  const State& s = r.app.state();
+  REQUIRE(s.windows.size() == 3);
+  CHECK(s.windows[1].nick == "alice");
+  CHECK(s.windows[1].unread == 1);
+  CHECK(s.windows[1].highlights == 1);
+  CHECK(s.windows[2].highlights == 0);
+  CHECK(windows_status(s) == "[1:all] 2:alice(1!) 3:bob(1)");
+  CHECK(unread_mark(s, "alice") == " 1 new!");
+  paint_turn(r.app);
+  CHECK(acked(*r.wire) == std::vector<std::uint32_t>{60, 61});  // both on screen in 1:all
+  r.app.on_key(ch(U'3', true));  // Alt-3: bob's window, read now
+  CHECK(s.windows.active().nick == "bob");
+  CHECK(s.windows[2].unread == 0);
+  CHECK(input_label(s) == "to bob> ");
+  paint_turn(r.app);
+  for (const ViewRow& row : s.view.rows) CHECK(s.log[row.seq - s.log.first_seq()].peer == "bob");
+}
+
+TEST_CASE("app: /query NICK; plain text goes to whoever has the nick now, across a reconnect") {
+  Rig r;
+  r.connect();
+  r.wire->requests();
+  r.app.on_line("/query BOB");  // the client list spells it bob
+  CHECK(r.app.state().windows.active().nick == "bob");
+  r.type("hi");
+  r.app.on_key(code(Key::Code::Enter));
+  auto reqs = r.wire->requests();
+  REQUIRE(reqs.size() == 1);
+  CHECK(type_of(reqs[0]) == Type::Send);
+  SendRequest sr;
+  decode_send_request(ByteView(reqs[0].payload.data(), reqs[0].payload.size()), sr);
+  CHECK(sr.target == 3);
+  // bob leaves and comes back as client 7: the same window reaches him.
+  Presence left{PresenceEvent::Left, LeaveReason::Bye, entry(3, "bob")};
+  Presence joined{PresenceEvent::Joined, LeaveReason::Bye, entry(7, "bob")};
+  for (const Presence& p : {left, joined}) {
+    Bytes payload;
+    put_presence(payload, p);
+    r.wire->events.push_back(frame(Kind::Indication, Type::Presence, Status::Ok, 0, payload));
+  }
+  r.app.on_connection_ready();
+  r.type("again");
+  r.app.on_key(code(Key::Code::Enter));
+  reqs = r.wire->requests();
+  REQUIRE(reqs.size() == 1);
+  decode_send_request(ByteView(reqs[0].payload.data(), reqs[0].payload.size()), sr);
+  CHECK(sr.target == 7);
+  CHECK(r.app.state().windows.size() == 2);
+  r.app.on_key(code(Key::Code::NextWindow));
+  CHECK(r.app.state().windows.active_index() == 0);
+  r.app.on_key(code(Key::Code::PrevWindow));
+  r.app.on_line("/clear");
+  paint_turn(r.app);
+  CHECK(r.app.state().view.rows.empty());
+  r.app.on_line("/close");
+  CHECK(r.app.state().windows.size() == 1);
+}
+
+TEST_CASE("app: a message for another window shows in the preview row and is ACKed there") {
+  Rig r;
+  r.connect();
+  r.app.on_line("/query bob");
+  paint_turn(r.app);
+  r.wire->requests();
+  r.wire->events.push_back(message(65, 2, "alice", "psst"));
+  r.app.on_connection_ready();
+  paint_turn(r.app);
+  const MessageView& v = r.app.state().view;
+  REQUIRE(v.has_preview);
+  CHECK(acked(*r.wire) == std::vector<std::uint32_t>{65});
+  r.app.on_key(ch(U'3', true));  // alice's window shows it: no preview there
+  paint_turn(r.app);
+  CHECK_FALSE(r.app.state().view.has_preview);
 }
