@@ -443,7 +443,7 @@ unsigned App::show_help() {
     d |= add_line(LineKind::Info, "  visits the menu (arrows+Enter or the letter), F8 or Alt-W the clients");
     d |= add_line(LineKind::Info, "  pane (arrows pick who plain text goes to); Tab there: next pane, Esc:");
     d |= add_line(LineKind::Info, "  back to typing; PgUp/PgDn scroll; Up/Down recall input; Esc cancels");
-    d |= add_line(LineKind::Info, "  a prompt or a connect.");
+    d |= add_line(LineKind::Info, "  a prompt or a connect; Alt-1..9 or Ctrl-N/Ctrl-P switch windows.");
   }
   return d;
 }

@@ -258,7 +258,7 @@ def scenario(server):
     # Scrollback: PgUp shows older lines and says so; PgDn comes back.
     for _ in range(3):
         keys(a, "F1")  # help: enough lines to overflow the pane
-    wait_for(a, r"a connect\.\s.*\n(.*\n){0,3}.*commands:", "help shown, more lines than the pane has rows")
+    wait_for(a, r"switch windows\.\s.*\n(.*\n){0,3}.*commands:", "help shown, more lines than the pane has rows")
     keys(a, "PPage")
     wait_for(a, r"newer below: PgDn", "PgUp scrolls back")
     for _ in range(6):
