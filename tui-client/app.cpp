@@ -16,20 +16,21 @@ namespace {
 struct MenuEntry {
   MenuItem item;
   const char* label;
+  const char* bar;  // in the function-key bar of a narrow terminal
   const char* hotkey;
   int function;
   char letter;
 };
 
 constexpr MenuEntry kMenuTable[kMenuItems] = {
-    {MenuItem::Connect, "Connect", "F2", 2, 'c'},
-    {MenuItem::Disconnect, "Disconnect", "F3", 3, 'd'},
-    {MenuItem::Time, "Get time", "F4", 4, 't'},
-    {MenuItem::Name, "Get server name", "F5", 5, 'n'},
-    {MenuItem::List, "List clients", "F6", 6, 'l'},
-    {MenuItem::Send, "Send message", "F7", 7, 's'},
-    {MenuItem::Help, "Help", "F1", 1, 'h'},
-    {MenuItem::Quit, "Quit", "F10", 10, 'q'},
+    {MenuItem::Connect, "Connect", "Connect", "F2", 2, 'c'},
+    {MenuItem::Disconnect, "Disconnect", "Discon", "F3", 3, 'd'},
+    {MenuItem::Time, "Get time", "Time", "F4", 4, 't'},
+    {MenuItem::Name, "Get server name", "Name", "F5", 5, 'n'},
+    {MenuItem::List, "List clients", "List", "F6", 6, 'l'},
+    {MenuItem::Send, "Send message", "Send", "F7", 7, 's'},
+    {MenuItem::Help, "Help", "Help", "F1", 1, 'h'},
+    {MenuItem::Quit, "Quit", "Quit", "F10", 10, 'q'},
 };
 
 constexpr bool in_item_order() {
@@ -77,6 +78,8 @@ bool menu_item_enabled(const State& s, MenuItem item) {
 const char* menu_item_label(MenuItem item) { return menu_entry(item).label; }
 
 const char* menu_item_hotkey(MenuItem item) { return menu_entry(item).hotkey; }
+
+const char* menu_item_short(MenuItem item) { return menu_entry(item).bar; }
 
 char menu_item_letter(MenuItem item) { return menu_entry(item).letter; }
 
@@ -147,7 +150,7 @@ App::~App() = default;
 bool App::take_bell() { return session_.take_bell() && s_.options.bell; }
 
 unsigned App::on_resize(int rows, int cols) {
-  s_.layout = compute_layout(rows, cols);
+  s_.layout = compute_layout(rows, cols, s_.clients_pane);
   return settle(kEverything);
 }
 
@@ -429,21 +432,51 @@ unsigned App::clear_window() {
   return kMessages;
 }
 
-unsigned App::show_help() {
-  unsigned d = add_line(LineKind::Info, "commands:");
+// command_help()'s entries, each as one line: a continuation row (it
+// starts with spaces) joins the entry before it.
+std::vector<std::pair<std::string, std::string>> help_entries() {
+  std::vector<std::pair<std::string, std::string>> entries;
   std::string_view all = command_help();
   while (!all.empty()) {
     const std::size_t nl = all.find('\n');
-    d |= add_line(LineKind::Info, "  " + std::string(all.substr(0, nl)));
+    std::string_view row = all.substr(0, nl);
     all.remove_prefix(nl == std::string_view::npos ? all.size() : nl + 1);
+    const std::size_t text_at = row.find_first_not_of(' ');
+    if (text_at == std::string_view::npos) continue;
+    if (text_at > 0 && !entries.empty()) {
+      std::string& what = entries.back().second;
+      what += (what.empty() ? "" : " ") + std::string(row.substr(text_at));
+      continue;
+    }
+    const std::size_t gap = row.find("  ");
+    const std::size_t desc = gap == std::string_view::npos ? row.size() : row.find_first_not_of(' ', gap);
+    entries.emplace_back(std::string(row.substr(0, gap)),
+                         desc == std::string_view::npos ? "" : std::string(row.substr(desc)));
+  }
+  return entries;
+}
+
+// On screen each command is one log line ("/time [N]: the server's
+// time...") that the pane wraps with its indent, whatever its width: the
+// text is never wrapped twice (once here, once by the pane).  --plain
+// prints the help in columns as --help does.
+unsigned App::show_help() {
+  unsigned d = add_line(LineKind::Info, "commands:");
+  const auto entries = help_entries();
+  std::size_t widest = 0;
+  for (const auto& entry : entries) widest = std::max(widest, entry.first.size());
+  for (const auto& [usage, what] : entries) {
+    std::string line = "  " + usage;
+    if (s_.options.plain) line.resize(std::max<std::size_t>(line.size(), widest + 4), ' ');
+    d |= add_line(LineKind::Info, line + (s_.options.plain ? "" : ": ") + what);
   }
   if (!s_.options.plain) {
-    d |= add_line(LineKind::Info, "keys: Tab completes nicks and /commands (again: the next one);");
-    d |= add_line(LineKind::Info, "  F1-F10 or Alt+the menu letter run menu items anywhere; F9 or Alt-M");
-    d |= add_line(LineKind::Info, "  visits the menu (arrows+Enter or the letter), F8 or Alt-W the clients");
-    d |= add_line(LineKind::Info, "  pane (arrows pick who plain text goes to); Tab there: next pane, Esc:");
-    d |= add_line(LineKind::Info, "  back to typing; PgUp/PgDn scroll; Up/Down recall input; Esc cancels");
-    d |= add_line(LineKind::Info, "  a prompt or a connect; Alt-1..9 or Ctrl-N/Ctrl-P switch windows.");
+    d |= add_line(LineKind::Info,
+                  "keys: Tab completes nicks and /commands (again: the next one); F1-F10 or Alt+the menu letter "
+                  "run menu items anywhere; F9 or Alt-M visits the menu (arrows+Enter or the letter), F8 or "
+                  "Alt-W the clients pane (arrows pick who plain text goes to; Alt-U shows or hides it); Tab "
+                  "there: next pane, Esc: back to typing; PgUp/PgDn scroll; Up/Down recall input; Esc cancels "
+                  "a prompt or a connect; Alt-1..9 or Ctrl-N/Ctrl-P switch windows.");
   }
   return d;
 }
@@ -553,8 +586,21 @@ unsigned App::key_tab(bool backwards) {
   return kEverything;
 }
 
+// Shows the clients pane when hidden and hides it when shown, whatever
+// the width suggested; kept across resizes until toggled back to what the
+// width suggests, which is Auto again.
+unsigned App::toggle_clients_pane() {
+  const bool show = !s_.layout.clients_shown;
+  const bool width_says = compute_layout(s_.layout.rows, s_.layout.cols).clients_shown;
+  s_.clients_pane = show == width_says ? ClientsPane::Auto : show ? ClientsPane::Shown : ClientsPane::Hidden;
+  if (s_.clients_pane == ClientsPane::Hidden && s_.focus == Focus::Clients) s_.focus = Focus::Input;
+  return on_resize(s_.layout.rows, s_.layout.cols);
+}
+
 unsigned App::focus(Focus f) {
   s_.notice.clear();
+  // Visiting a hidden clients pane shows it.
+  if (f == Focus::Clients && !s_.layout.clients_shown && !s_.layout.too_small) toggle_clients_pane();
   completion_.accept();
   s_.focus = s_.focus == f ? Focus::Input : f;  // the same key again: back to typing
   return kEverything;
@@ -565,6 +611,7 @@ unsigned App::focus(Focus f) {
 unsigned App::key_alt(char32_t ch) {
   if (ch == U'm' || ch == U'M') return focus(Focus::Menu);
   if (ch == U'w' || ch == U'W') return focus(Focus::Clients);
+  if (ch == U'u' || ch == U'U') return toggle_clients_pane();
   if (ch >= U'1' && ch <= U'9') return switch_window(static_cast<std::size_t>(ch - U'1'));
   const MenuEntry* e = menu_entry_for_letter(ch);
   return e != nullptr ? activate(e->item) : kNothing;
@@ -759,8 +806,11 @@ long App::max_scroll() const {
   for (std::size_t i = 0; i < s_.log.size(); ++i) {
     if (!in_window(i)) continue;
     ++seen;
-    rows += static_cast<long>(wrap_cells(sanitize(s_.log[i].text), first_w, next_w).size());
-    if (rows >= r.h) return lines - seen;
+    rows += static_cast<long>(wrap_cells(sanitize(screen_text(s_.log[i])), first_w, next_w).size());
+    // The last line that still fits under the oldest at the top; at least
+    // one line, however tall.
+    if (rows > r.h) return lines - std::max(seen - 1, 1L);
+    if (rows == r.h) return lines - seen;
   }
   return 0;
 }

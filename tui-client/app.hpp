@@ -90,6 +90,7 @@ struct State {
   bool quit_asked = false;  // quitting with undelivered messages was asked about
 
   Layout layout = compute_layout(0, 0);
+  ClientsPane clients_pane = ClientsPane::Auto;  // Alt-U toggles
   MessageView view;  // the messages pane's rows, laid out by prepare_paint()
   Windows windows;   // 1:all and one per conversation (windows.hpp)
 
@@ -101,6 +102,7 @@ struct State {
 
 bool menu_item_enabled(const State& s, MenuItem item);
 const char* menu_item_label(MenuItem item);
+const char* menu_item_short(MenuItem item);    // the function-key bar's word: "Send"
 const char* menu_item_hotkey(MenuItem item);   // "F2"
 char menu_item_letter(MenuItem item);          // hotkey in the menu pane
 std::string prompt_label(const Prompt& p);     // "Host: "
@@ -197,6 +199,7 @@ class App {
   unsigned key_alt(char32_t ch);
   unsigned key_tab(bool backwards);
   unsigned focus(Focus f);
+  unsigned toggle_clients_pane();
   unsigned submit_input();
   unsigned start_prompt(MenuItem action);
   unsigned advance_prompt();

@@ -23,7 +23,7 @@ MessageView compute_message_view(const Scrollback& log, const Rect& pane, const 
   ViewRow preview_row;
   const auto p = static_cast<std::uint64_t>(preview);
   if (preview >= 0 && p >= log.first_seq() && p < log.end_seq() && room > 1) {
-    preview_row = ViewRow{p, sanitize(log[p - log.first_seq()].text), 0, 0, true, true};
+    preview_row = ViewRow{p, sanitize(screen_text(log[p - log.first_seq()])), 0, 0, true, true};
     preview_row.to = wrap_cells(preview_row.cells, first_w, next_w).front().second;
     v.has_preview = true;
     v.preview_seq = p;
@@ -32,7 +32,7 @@ MessageView compute_message_view(const Scrollback& log, const Rect& pane, const 
   std::vector<ViewRow> bottom_up;
   for (std::size_t n = end; n-- > 0 && room > 0;) {
     if (!w.shows(log[n], log.first_seq() + n)) continue;
-    std::vector<Cell> cells = sanitize(log[n].text);
+    std::vector<Cell> cells = sanitize(screen_text(log[n]));
     const auto parts = wrap_cells(cells, first_w, next_w);
     const bool whole = static_cast<int>(parts.size()) <= room || bottom_up.empty();
     for (std::size_t k = parts.size(); k-- > 0 && room > 0; --room) {
@@ -40,6 +40,7 @@ MessageView compute_message_view(const Scrollback& log, const Rect& pane, const 
     }
     if (whole) v.whole.push_back(log.first_seq() + n);
   }
+  v.from_top = scroll > 0 && room > 0;  // the oldest line is in and rows are left
   v.rows.assign(bottom_up.rbegin(), bottom_up.rend());
   std::reverse(v.whole.begin(), v.whole.end());
   if (v.has_preview) v.rows.push_back(std::move(preview_row));

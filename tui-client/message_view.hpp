@@ -25,6 +25,9 @@ struct ViewRow {
 
 struct MessageView {
   std::vector<ViewRow> rows;  // top to bottom, at most the pane's height
+  // Scrolled back to the window's oldest line: the rows start at the top
+  // of the pane (else they end at its bottom, the newest last).
+  bool from_top = false;
   // The lines shown whole (seqs, oldest first).  A line taller than the
   // pane counts once it fills the pane: it can never be shown whole.
   std::vector<std::uint64_t> whole;

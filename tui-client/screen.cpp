@@ -87,7 +87,12 @@ std::string status_text(const State& s) {
     case Phase::Closing: return t + "disconnecting from " + s.session.server;
     case Phase::Connected: break;
   }
-  // The protection next to the address, where a narrow terminal keeps it.
+  // The protection next to the address, where a narrow terminal keeps it;
+  // there the words around them go.
+  if (s.layout.menu_bar) {
+    return t + s.session.server + " (" + security_status(s.session) + ")  " +
+           (s.session.nick.empty() ? "(no nick)" : s.session.nick);
+  }
   t += "connected to " + s.session.server + " (" + security_status(s.session) + ")  |  you: " +
        std::to_string(s.session.hello.client_id) + " " + (s.session.nick.empty() ? "(no nick)" : s.session.nick) +
        "  |  server: " + s.session.hello.server_name;
@@ -142,8 +147,9 @@ void paint_menu(const State& s) {
 void paint_messages(const State& s) {
   const Rect& r = s.layout.messages;
   const int indent = continuation_indent(r);
-  int y = r.y + r.h - static_cast<int>(s.view.rows.size());  // the newest at the bottom
+  int y = s.view.from_top ? r.y : r.y + r.h - static_cast<int>(s.view.rows.size());  // the newest at the bottom
   for (const ViewRow& row : s.view.rows) {
+    if (row.preview) y = r.y + r.h - 1;  // always the pane's last row
     const LogLine& line = s.log[row.seq - s.log.first_seq()];
     // The preview's arrow takes the timestamp's trailing space: one more column.
     const int x = row.preview ? kTimestampWidth + 1 : row.first ? kTimestampWidth : indent;
@@ -205,6 +211,27 @@ void paint_clients(const State& s) {
     draw_text(y, r.x + used, suffix_w, suffix, you ? (a | A_BOLD) : a);
     draw_text(y + 1, r.x + 3, r.w - 3, format_addr(e.addr), A_DIM);
     y += 2;
+  }
+}
+
+// htop's bar: the key plain, its word in reverse video; the item the
+// menu focus is on (F9) in bold.
+void paint_function_bar(const State& s) {
+  const Layout& l = s.layout;
+  static constexpr MenuItem kByKey[kMenuItems] = {MenuItem::Help, MenuItem::Connect, MenuItem::Disconnect,
+                                                  MenuItem::Time, MenuItem::Name,    MenuItem::List,
+                                                  MenuItem::Send, MenuItem::Quit};
+  int x = 0;
+  for (const MenuItem item : kByKey) {
+    if (x >= l.cols) break;
+    const int i = static_cast<int>(item);
+    const bool current = i == s.menu_index && s.focus == Focus::Menu;
+    x += draw_text(l.bar_row, x, l.cols - x, menu_item_hotkey(item), current ? A_BOLD | A_REVERSE : A_BOLD);
+    std::string word = std::string(menu_item_short(item)) + " ";
+    word.resize(std::max<std::size_t>(word.size(), 6), ' ');
+    attr_t a = pair_or(kPairTitle, A_REVERSE) | (menu_item_enabled(s, item) ? 0 : A_DIM);
+    if (current) a = A_BOLD | A_UNDERLINE;
+    x += draw_text(l.bar_row, x, l.cols - x, word, a);
   }
 }
 
@@ -427,19 +454,25 @@ void Screen::paint(const State& s) const {
   }
   const Layout& l = s.layout;
   paint_status(s);
-  paint_title(l, l.menu, " Menu", s.focus == Focus::Menu);
+  if (!l.menu_bar) paint_title(l, l.menu, " Menu", s.focus == Focus::Menu);
   std::string messages = " Messages";
   const Window& w = s.windows.active();
   if (!w.nick.empty()) messages = " " + std::to_string(s.windows.active_index() + 1) + ": " + w.nick;
   const std::size_t scroll = s.windows.active_index() == 0 ? s.log.scroll : w.scroll;
   if (scroll > 0) messages += "  (" + std::to_string(scroll) + " newer below: PgDn)";
   paint_title(l, l.messages, messages, false);
-  paint_title(l, l.clients, clients_title(s), s.focus == Focus::Clients);
-  mvvline(l.title_row, l.menu.w, ACS_VLINE, l.menu.h + 1);
-  mvvline(l.title_row, l.clients.x - 1, ACS_VLINE, l.clients.h + 1);
-  paint_menu(s);
+  if (l.clients_shown) {
+    paint_title(l, l.clients, clients_title(s), s.focus == Focus::Clients);
+    mvvline(l.title_row, l.clients.x - 1, ACS_VLINE, l.clients.h + 1);
+    paint_clients(s);
+  }
+  if (l.menu_bar) {
+    paint_function_bar(s);
+  } else {
+    mvvline(l.title_row, l.menu.w, ACS_VLINE, l.menu.h + 1);
+    paint_menu(s);
+  }
   paint_messages(s);
-  paint_clients(s);
   paint_bottom(s);
   refresh();
 }

@@ -34,7 +34,13 @@ struct LogLine {
   // window (windows.hpp) the line also shows in; empty for anything else.
   std::string peer;
   bool mention = false;    // Incoming: the text names our nick
+  // What the full screen shows instead of `text` when set: "<bob> hi" for
+  // an incoming message (one line, the address only in /whois and the
+  // clients pane); `text` stays the --plain line.
+  std::string screen;
 };
+
+inline const std::string& screen_text(const LogLine& l) { return l.screen.empty() ? l.text : l.screen; }
 
 // Lines carry sequence numbers that survive trimming the oldest, so a
 // "sending" line can be found again when its answer comes.

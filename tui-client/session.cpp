@@ -477,6 +477,7 @@ unsigned Session::on_message(const Header& h, ByteView p) {
   const unsigned d = add(LineKind::Incoming, "message from " + from + " " + format_addr(m.addr) + ": " + m.text,
              m.sent_at_us);
   log_.back().peer = m.nick;
+  log_.back().screen = "<" + (m.nick.empty() ? std::to_string(m.sender) : m.nick) + "> " + m.text;
   log_.back().mention = !s_.nick.empty() && contains_nick(m.text, s_.nick);
   return d;
 }

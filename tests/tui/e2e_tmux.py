@@ -218,7 +218,8 @@ def scenario(server):
     wait_for(a, r"^Message:", "message prompt")
     typed(a, "hello bob, 你好 from the menu")
     keys(a, "Enter")
-    wait_for(b, r"message from %d \(alice\) 127\.0\.0\.1:\d+: hello bob, 你好 from the menu" % id_a,
+    # One line per message, the sender's nick, no address (that is in /whois).
+    wait_for(b, r"^.*\d\d:\d\d:\d\d <alice> hello bob, 你好 from the menu",
              "message shown on the receiver")
     wait_for(a, r"sent to %d \(bob\): hello bob, 你好 from the menu \(delivered\)" % id_b,
              "'delivered' on the sender's line")
@@ -229,14 +230,14 @@ def scenario(server):
     # And as a slash command.
     typed(b, "/send %d hi alice" % id_a)
     keys(b, "Enter")
-    wait_for(a, r"message from %d \(bob\) 127\.0\.0\.1:\d+: hi alice" % id_b, "/send reaches alice")
+    wait_for(a, r"<bob> hi alice", "/send reaches alice")
     wait_for(b, r"sent to %d \(alice\): hi alice \(delivered\)" % id_a, "/send delivered")
     # By nick: /msg resolves it through the client list; /whois shows it.
     typed(b, "/msg al")
     keys(b, "Tab")
     typed(b, " hi by nick")
     keys(b, "Enter")
-    wait_for(a, r"message from %d \(bob\) 127\.0\.0\.1:\d+: hi by nick" % id_b, "/msg NICK reaches alice")
+    wait_for(a, r"<bob> hi by nick", "/msg NICK reaches alice")
     wait_for(b, r"sent to %d \(alice\): hi by nick \(delivered\)" % id_a, "/msg NICK delivered")
     typed(b, "/msg nobody hello")
     keys(b, "Enter")
@@ -273,7 +274,7 @@ def scenario(server):
     # pane's last row: that is on screen, so it is delivered.
     typed(b, "/msg alice seen in the preview")
     keys(b, "Enter")
-    wait_for(a, r"^.*\u2193\d\d:\d\d:\d\d message from %d \(bob\).*seen in the preview" % id_b,
+    wait_for(a, r"^.*\u2193\d\d:\d\d:\d\d <bob> seen in the preview",
              "activity preview while scrolled back")
     wait_for(b, r"sent to %d \(alice\): seen in the preview \(delivered\)" % id_a, "the preview counts as shown")
     print("ok   scrolled back: the newest message shows in the preview row and is delivered")
@@ -288,7 +289,7 @@ def scenario(server):
                        env=ENV, timeout=30)
     if p.returncode != 0 or b"delivered" not in p.stdout:
         raise Failure("mallory's message was not delivered:\n" + p.stdout.decode(errors="replace"))
-    m = wait_for(b, r"^.*\(mallory\).*$", "escape-laden message shown")
+    m = wait_for(b, r"^.*<mallory>.*$", "escape-laden message shown")
     line = m.group(0)
     if "^[[31mEVIL^[[0m^[]2;pwned^G tail" not in line:
         raise Failure("escape sequences not shown as caret notation: " + line)
@@ -308,7 +309,8 @@ def scenario(server):
     rows = capture(b).splitlines()
     if not any("Clients (" in r for r in rows[:3]) or len(rows) > 24:
         raise Failure("panes not laid out for 80x24:\n" + "\n".join(rows))
-    tmux("resize-window", "-t", b, "-x", "50", "-y", "10")
+    small_layouts(a, b)
+    tmux("resize-window", "-t", b, "-x", "30", "-y", "8")
     wait_for(b, r"terminal too small", "'terminal too small' below the minimum")
     tmux("resize-window", "-t", b, "-x", "160", "-y", "40")
     wait_gone(b, r"terminal too small", "back to the full layout")
@@ -365,6 +367,47 @@ def scenario(server):
     async_connect_and_input_markers(server)
 
 
+def one_row_message(pane, text, cols):
+    """text arrives as one row of the messages pane, not cut: its time,
+    <alice> and the whole text, and nothing of it on the next row."""
+    m = wait_for(pane, r"^(.*)\d\d:\d\d:\d\d <alice> %s(.*)$" % re.escape(text), "one line per message at %d columns" % cols)
+    rows = capture(pane).splitlines()
+    if any(len(r) > cols for r in rows) or len(rows) > 24:
+        raise Failure("rows wider than the terminal:\n" + "\n".join(rows))
+    return m
+
+
+def small_layouts(a, b):
+    """80x24: the menu is a function-key bar, the clients pane narrows, a
+    message is one line.  40x10: still usable; the clients pane hides and
+    Alt-U brings it back."""
+    rows = capture(b).splitlines()
+    if not re.search(r"F1Help\s+F2Connect", "\n".join(rows)) or any(" Menu " in r for r in rows):
+        raise Failure("no function-key bar at 80 columns:\n" + "\n".join(rows))
+    typed(a, "/msg bob at eighty columns")
+    keys(a, "Enter")
+    one_row_message(b, "at eighty columns", 80)
+    print("ok   80x24: function-key bar, clients pane, one line per message")
+    tmux("resize-window", "-t", b, "-x", "40", "-y", "10")
+    # The bar on row 7 of 10 shows the client has laid out for 40x10 (an
+    # 80x24 screen cut by tmux would show it lower).
+    wait_for(b, r"\A(.*\n){7}F1Help", "the function-key bar at 40x10, third row from the bottom")
+    if "terminal too small" in capture(b) or "Clients (" in capture(b):
+        raise Failure("40x10 should be usable with the clients pane hidden:\n" + capture(b))
+    typed(a, "/msg bob tiny")
+    keys(a, "Enter")
+    one_row_message(b, "tiny", 40)
+    typed(b, "x")  # a key typed and shown: the client is reading keys now
+    wait_for(b, r"^> x", "a key shows at 40x10")
+    keys(b, "BSpace")
+    wait_gone(b, r"^> x", "Backspace")
+    keys(b, "M-u")
+    wait_for(b, r"Clients \(\d+\)", "Alt-U shows the clients pane")
+    keys(b, "M-u")
+    wait_gone(b, r"Clients \(\d+\)", "Alt-U hides it again")
+    print("ok   40x10: usable, one line per message, Alt-U toggles the clients pane")
+
+
 def conversation_windows(a, b):
     """/query opens a window per nick; messages land in the sender's
     window, with unread counts in the status line and the clients pane;
@@ -383,7 +426,7 @@ def conversation_windows(a, b):
     wait_gone(a, r"bob \d+ new!?", "read once the window is active")
     typed(a, "answered in the window")
     keys(a, "Enter")
-    wait_for(b, r"message from \d+ \(alice\).*answered in the window", "the answer lands in bob's alice window")
+    wait_for(b, r"<alice> answered in the window", "the answer lands in bob's alice window")
     screen = capture(a)
     if "time 20" in screen or "name tui-test-server" in screen:
         raise Failure("bob's window shows lines of other conversations:\n" + screen)
@@ -405,7 +448,7 @@ def delivery_needs_the_screen(a, b, id_a, id_b):
     wait_for(b, r"sending to %d \(alice\): while you could not see \(not delivered: not acknowledged" % id_a,
              "never shown: the sender is told not delivered", timeout=WAIT + 10)
     tmux("resize-window", "-t", a, "-x", "160", "-y", "40")
-    wait_for(a, r"message from %d \(bob\).*while you could not see" % id_b, "shown once the terminal grew")
+    wait_for(a, r"<bob> while you could not see", "shown once the terminal grew")
     wait_for(a, wrapped("the message from bob above arrived after bob's 5 s delivery window; bob was told it "
                         "was not delivered"), "the late message explained in plain words")
     screen = capture(a)

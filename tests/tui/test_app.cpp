@@ -451,3 +451,32 @@ TEST_CASE("app: a message for another window shows in the preview row and is ACK
   paint_turn(r.app);
   CHECK_FALSE(r.app.state().view.has_preview);
 }
+
+TEST_CASE("layout: the function-key bar below 110 columns, the clients pane hidden below 60; Alt-U toggles it") {
+  const Layout wide = compute_layout(40, 160);
+  CHECK_FALSE(wide.menu_bar);
+  CHECK(wide.clients_shown);
+  const Layout l80 = compute_layout(24, 80);
+  CHECK(l80.menu_bar);
+  CHECK(l80.clients_shown);
+  CHECK(l80.messages.x == 0);
+  CHECK(l80.messages.w + 1 + l80.clients.w == 80);
+  CHECK(l80.bar_row == 21);
+  const Layout l40 = compute_layout(10, 40);
+  CHECK_FALSE(l40.too_small);
+  CHECK_FALSE(l40.clients_shown);
+  CHECK(l40.messages.w == 40);
+  CHECK(l40.messages.h == 5);
+  CHECK(compute_layout(9, 40).too_small);
+  CHECK(compute_layout(10, 39).too_small);
+  Rig r;
+  r.app.on_resize(10, 40);
+  r.app.on_key(ch(U'u', true));
+  CHECK(r.app.state().layout.clients_shown);
+  r.app.on_resize(12, 44);  // kept across a resize
+  CHECK(r.app.state().layout.clients_shown);
+  r.app.on_key(ch(U'u', true));
+  CHECK_FALSE(r.app.state().layout.clients_shown);
+  r.app.on_resize(24, 80);  // toggled back to what the width says: Auto again
+  CHECK(r.app.state().layout.clients_shown);
+}
