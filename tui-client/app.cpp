@@ -432,6 +432,8 @@ unsigned App::clear_window() {
   return kMessages;
 }
 
+namespace {
+
 // command_help()'s entries, each as one line: a continuation row (it
 // starts with spaces) joins the entry before it.
 std::vector<std::pair<std::string, std::string>> help_entries() {
@@ -455,6 +457,8 @@ std::vector<std::pair<std::string, std::string>> help_entries() {
   }
   return entries;
 }
+
+}  // namespace
 
 // On screen each command is one log line ("/time [N]: the server's
 // time...") that the pane wraps with its indent, whatever its width: the

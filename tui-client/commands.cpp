@@ -128,21 +128,13 @@ ParseResult parse_whois(std::string_view args) {
   return done(c);
 }
 
-ParseResult parse_query(std::string_view args) {
+// A command with one word: /query NICK, /nick NAME.
+ParseResult parse_one_word(CommandKind kind, const char* usage, std::string_view args) {
   Command c;
-  c.kind = CommandKind::Query;
-  std::string_view nick = next_word(args);
-  if (nick.empty() || !trim(args).empty()) return fail("usage: /query NICK");
-  c.text = nick;
-  return done(c);
-}
-
-ParseResult parse_nick(std::string_view args) {
-  Command c;
-  c.kind = CommandKind::Nick;
-  std::string_view nick = next_word(args);
-  if (nick.empty() || !trim(args).empty()) return fail("usage: /nick NAME (one word)");
-  c.text = nick;
+  c.kind = kind;
+  std::string_view word = next_word(args);
+  if (word.empty() || !trim(args).empty()) return fail(usage);
+  c.text = word;
   return done(c);
 }
 
@@ -183,8 +175,8 @@ ParseResult parse_command(std::string_view line) {
   if (name == "list") return parse_no_args(CommandKind::List, name, rest);
   if (name == "send" || name == "msg") return parse_send(name, rest);
   if (name == "whois") return parse_whois(rest);
-  if (name == "nick") return parse_nick(rest);
-  if (name == "query") return parse_query(rest);
+  if (name == "nick") return parse_one_word(CommandKind::Nick, "usage: /nick NAME (one word)", rest);
+  if (name == "query") return parse_one_word(CommandKind::Query, "usage: /query NICK", rest);
   if (name == "close") return parse_no_args(CommandKind::Close, name, rest);
   if (name == "clear") return parse_no_args(CommandKind::Clear, name, rest);
   if (name == "help") return parse_no_args(CommandKind::Help, name, rest);
@@ -193,7 +185,8 @@ ParseResult parse_command(std::string_view line) {
 }
 
 std::vector<std::string> command_names() {
-  return {"connect", "auth", "disconnect", "time", "name", "list", "send", "msg", "whois", "query", "close", "clear", "nick", "help", "quit", "exit"};
+  return {"connect", "auth", "disconnect", "time", "name",  "list", "send", "msg",
+          "whois",   "query", "close",      "clear", "nick", "help", "quit", "exit"};
 }
 
 const char* command_help() {
