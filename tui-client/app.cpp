@@ -16,20 +16,21 @@ namespace {
 struct MenuEntry {
   MenuItem item;
   const char* label;
+  const char* bar;  // in the function-key bar of a narrow terminal
   const char* hotkey;
   int function;
   char letter;
 };
 
 constexpr MenuEntry kMenuTable[kMenuItems] = {
-    {MenuItem::Connect, "Connect", "F2", 2, 'c'},
-    {MenuItem::Disconnect, "Disconnect", "F3", 3, 'd'},
-    {MenuItem::Time, "Get time", "F4", 4, 't'},
-    {MenuItem::Name, "Get server name", "F5", 5, 'n'},
-    {MenuItem::List, "List clients", "F6", 6, 'l'},
-    {MenuItem::Send, "Send message", "F7", 7, 's'},
-    {MenuItem::Help, "Help", "F1", 1, 'h'},
-    {MenuItem::Quit, "Quit", "F10", 10, 'q'},
+    {MenuItem::Connect, "Connect", "Connect", "F2", 2, 'c'},
+    {MenuItem::Disconnect, "Disconnect", "Discon", "F3", 3, 'd'},
+    {MenuItem::Time, "Get time", "Time", "F4", 4, 't'},
+    {MenuItem::Name, "Get server name", "Name", "F5", 5, 'n'},
+    {MenuItem::List, "List clients", "List", "F6", 6, 'l'},
+    {MenuItem::Send, "Send message", "Send", "F7", 7, 's'},
+    {MenuItem::Help, "Help", "Help", "F1", 1, 'h'},
+    {MenuItem::Quit, "Quit", "Quit", "F10", 10, 'q'},
 };
 
 constexpr bool in_item_order() {
@@ -80,6 +81,8 @@ const char* menu_item_label(MenuItem item) { return menu_entry(item).label; }
 
 const char* menu_item_hotkey(MenuItem item) { return menu_entry(item).hotkey; }
 
+const char* menu_item_short(MenuItem item) { return menu_entry(item).bar; }
+
 char menu_item_letter(MenuItem item) { return menu_entry(item).letter; }
 
 std::string prompt_label(const Prompt& p) {
@@ -91,6 +94,7 @@ std::string input_label(const State& s) {
   if (!s.session.question.empty()) return "Trust this key? (yes/no): ";
   if (!s.session.password_for.empty()) return "Password for " + s.session.password_for + " (hidden): ";
   if (s.prompt.active) return prompt_label(s.prompt);
+  if (!s.windows.active().nick.empty()) return "to " + s.windows.active().nick + "> ";
   if (s.selected != 0 && s.connected()) {
     auto it = s.session.clients.find(s.selected);
     std::string who = std::to_string(s.selected);
@@ -109,6 +113,24 @@ std::string client_mark(const State& s, std::uint32_t id) {
     return s.session.account.empty() && !signed_in_only ? " (you)" : " (you, account)";
   }
   return signed_in_only ? " (account)" : "";
+}
+
+std::string windows_status(const State& s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.windows.size(); ++i) {
+    const Window& w = s.windows[i];
+    std::string one = std::to_string(i + 1) + ":" + (w.nick.empty() ? "all" : w.nick);
+    if (w.unread > 0) one += "(" + std::to_string(w.unread) + (w.highlights > 0 ? "!)" : ")");
+    if (i == s.windows.active_index()) one = "[" + one + "]";
+    out += (out.empty() ? "" : " ") + one;
+  }
+  return out;
+}
+
+std::string unread_mark(const State& s, const std::string& nick) {
+  const std::size_t i = s.windows.find(nick);
+  if (i >= s.windows.size() || s.windows[i].unread == 0) return "";
+  return " " + std::to_string(s.windows[i].unread) + " new" + (s.windows[i].highlights > 0 ? "!" : "");
 }
 
 // --------------------------------------------------------------------------
@@ -131,11 +153,15 @@ App::~App() = default;
 bool App::take_bell() { return session_.take_bell() && s_.options.bell; }
 
 unsigned App::on_resize(int rows, int cols) {
-  s_.layout = compute_layout(rows, cols);
+  s_.layout = compute_layout(rows, cols, s_.clients_pane);
   return settle(kEverything);
 }
 
 unsigned App::settle(unsigned dirty) {
+  if (s_.log.end_seq() != routed_end_) {
+    route_new_lines();
+    dirty |= kStatus | kClients | kMessages;
+  }
   if (dirty == kNothing) return dirty;
   if (s_.asking() && s_.focus != Focus::Input) {  // the answer is typed in the input line
     s_.focus = Focus::Input;
@@ -153,8 +179,40 @@ unsigned App::settle(unsigned dirty) {
   return dirty;
 }
 
+void App::route_new_lines() {
+  const std::uint64_t from = std::max(routed_end_, s_.log.first_seq());
+  routed_end_ = s_.log.end_seq();
+  for (std::uint64_t seq = from; seq < routed_end_; ++seq) {
+    const LogLine& line = s_.log[seq - s_.log.first_seq()];
+    const std::size_t k = line.peer.empty() ? 0 : s_.windows.open(line.peer);
+    // The all window keeps its place by itself (Scrollback::add).
+    if (k != 0 && k == s_.windows.active_index() && s_.windows.active().scroll > 0) ++s_.windows.active().scroll;
+    if (line.kind != LineKind::Incoming) continue;
+    if (k != s_.windows.active_index()) {
+      ++s_.windows.at(k).unread;
+      if (line.mention) ++s_.windows.at(k).highlights;
+    }
+    const Window& active = s_.windows.active();
+    if (!active.shows(line, seq) || active_scroll() > 0) preview_ = static_cast<long long>(seq);
+  }
+}
+
+std::size_t& App::active_scroll() {
+  return s_.windows.active_index() == 0 ? s_.log.scroll : s_.windows.active().scroll;
+}
+
 // Once per turn, not per key: a paste is thousands of keys in one turn.
-void App::fit_input() {
+void App::prepare_paint() {
+  const Window& w = s_.windows.active();
+  if (preview_ >= 0) {
+    const auto seq = static_cast<std::uint64_t>(preview_);
+    // Gone from the log, or in the active window at its bottom: no preview.
+    if (seq < s_.log.first_seq() || (w.shows(s_.log[seq - s_.log.first_seq()], seq) && active_scroll() == 0)) {
+      preview_ = -1;
+    }
+  }
+  s_.view = compute_message_view(s_.log, s_.layout.too_small ? Rect{} : s_.layout.messages, w, active_scroll(),
+                                 preview_);
   if (s_.layout.too_small) return;
   const int field = s_.layout.cols - std::min(display_width(input_label(s_)), s_.layout.cols / 2) - 1;
   s_.input.fit(field);
@@ -181,7 +239,13 @@ unsigned App::on_writable() { return settle(session_.on_writable()); }
 
 unsigned App::on_tick(Clock::time_point now) { return settle(session_.on_tick(now)); }
 
-unsigned App::send_due_acks() { return settle(session_.send_due_acks()); }
+// "Delivered" means shown: only what the last paint put on screen is ACKed
+// (a terminal too small shows nothing); --plain has printed every line.
+unsigned App::send_due_acks() {
+  if (s_.options.plain) return settle(session_.ack_shown([](std::uint64_t) { return true; }));
+  const MessageView& v = s_.view;
+  return settle(session_.ack_shown([&v](std::uint64_t seq) { return v.shows(seq); }));
+}
 
 // --------------------------------------------------------------------------
 // Output.
@@ -226,6 +290,9 @@ unsigned App::run(const Command& c) {
     case CommandKind::List: return activate(MenuItem::List);
     case CommandKind::Send: return send_to(c);
     case CommandKind::Whois: return whois(c);
+    case CommandKind::Query: return query(c.text);
+    case CommandKind::Close: return close_window();
+    case CommandKind::Clear: return clear_window();
     case CommandKind::Nick: return session_.ask_nick(c.text);
     case CommandKind::Help: return show_help();
     case CommandKind::Quit: return quit_or_ask();
@@ -334,27 +401,104 @@ unsigned App::whois(const Command& c) {
   return add_line(LineKind::Info, line);
 }
 
-unsigned App::show_help() {
-  unsigned d = add_line(LineKind::Info, "commands:");
+// The window is keyed by the nick as the client list spells it when
+// someone has it now, else as typed: one may open a conversation with a
+// nick that is offline (it lands in the window when they come back).
+unsigned App::query(const std::string& who) {
+  std::string nick = who;
+  std::uint32_t id = 0;
+  if (auto it = parse_client_id(who, id) ? s_.session.clients.find(id) : s_.session.clients.end();
+      it != s_.session.clients.end() && !it->second.nick.empty()) {
+    nick = it->second.nick;
+  } else if (std::string why; find_client(s_.session.clients, who, id, why)) {
+    nick = s_.session.clients.at(id).nick;
+  }
+  const std::size_t i = s_.windows.open(nick);
+  return switch_window(i) | note("window " + std::to_string(i + 1) + ": " + nick +
+                                 "; text you type goes to " + nick + ", /close closes it");
+}
+
+unsigned App::switch_window(std::size_t index) {
+  if (!s_.windows.select(index)) return note("no window " + std::to_string(index + 1), true);
+  completion_.accept();
+  return kEverything;
+}
+
+unsigned App::close_window() {
+  if (!s_.windows.close_active()) return note("1:all stays open; /close closes a conversation window", true);
+  return kEverything;
+}
+
+unsigned App::clear_window() {
+  s_.windows.active().cleared = s_.log.end_seq();
+  active_scroll() = 0;
+  return kMessages;
+}
+
+namespace {
+
+// command_help()'s entries, each as one line: a continuation row (it
+// starts with spaces) joins the entry before it.
+std::vector<std::pair<std::string, std::string>> help_entries() {
+  std::vector<std::pair<std::string, std::string>> entries;
   std::string_view all = command_help();
   while (!all.empty()) {
     const std::size_t nl = all.find('\n');
-    d |= add_line(LineKind::Info, "  " + std::string(all.substr(0, nl)));
+    std::string_view row = all.substr(0, nl);
     all.remove_prefix(nl == std::string_view::npos ? all.size() : nl + 1);
+    const std::size_t text_at = row.find_first_not_of(' ');
+    if (text_at == std::string_view::npos) continue;
+    if (text_at > 0 && !entries.empty()) {
+      std::string& what = entries.back().second;
+      what += (what.empty() ? "" : " ") + std::string(row.substr(text_at));
+      continue;
+    }
+    const std::size_t gap = row.find("  ");
+    const std::size_t desc = gap == std::string_view::npos ? row.size() : row.find_first_not_of(' ', gap);
+    entries.emplace_back(std::string(row.substr(0, gap)),
+                         desc == std::string_view::npos ? "" : std::string(row.substr(desc)));
+  }
+  return entries;
+}
+
+}  // namespace
+
+// On screen each command is one log line ("/time [N]: the server's
+// time...") that the pane wraps with its indent, whatever its width: the
+// text is never wrapped twice (once here, once by the pane).  --plain
+// prints the help in columns as --help does.
+unsigned App::show_help() {
+  unsigned d = add_line(LineKind::Info, "commands:");
+  const auto entries = help_entries();
+  std::size_t widest = 0;
+  for (const auto& entry : entries) widest = std::max(widest, entry.first.size());
+  for (const auto& [usage, what] : entries) {
+    std::string line = "  " + usage;
+    if (s_.options.plain) line.resize(std::max<std::size_t>(line.size(), widest + 4), ' ');
+    d |= add_line(LineKind::Info, line + (s_.options.plain ? "" : ": ") + what);
   }
   if (!s_.options.plain) {
-    d |= add_line(LineKind::Info, "keys: Tab completes nicks and /commands (again: the next one);");
-    d |= add_line(LineKind::Info, "  F1-F10 or Alt+the menu letter run menu items anywhere; F9 or Alt-M");
-    d |= add_line(LineKind::Info, "  visits the menu (arrows+Enter or the letter), F8 or Alt-W the clients");
-    d |= add_line(LineKind::Info, "  pane (arrows pick who plain text goes to); Tab there: next pane, Esc:");
-    d |= add_line(LineKind::Info, "  back to typing; PgUp/PgDn scroll; Up/Down recall input; Esc cancels");
-    d |= add_line(LineKind::Info, "  a prompt or a connect.");
+    d |= add_line(LineKind::Info,
+                  "keys: Tab completes nicks and /commands (again: the next one); F1-F10 or Alt+the menu letter "
+                  "run menu items anywhere; F9 or Alt-M visits the menu (arrows+Enter or the letter), F8 or "
+                  "Alt-W the clients pane (arrows pick who plain text goes to; Alt-U shows or hides it); Tab "
+                  "there: next pane, Esc: back to typing; PgUp/PgDn scroll; Up/Down recall input; Esc cancels "
+                  "a prompt or a connect; Alt-1..9 or Ctrl-N/Ctrl-P switch windows.");
   }
   return d;
 }
 
 unsigned App::say(const std::string& text) {
   if (!s_.connected()) return refuse_disabled(MenuItem::Send);
+  if (const std::string& nick = s_.windows.active().nick; !nick.empty()) {
+    // Whoever has the nick now: the window outlives a reconnect (new id).
+    std::uint32_t id = 0;
+    if (std::string why; !find_client(s_.session.clients, nick, id, why)) {
+      why = nick + " is not connected now; nothing was sent";
+      return error(why) | note(why, true);
+    }
+    return session_.send_message(id, text);
+  }
   if (s_.selected == 0 || !s_.session.clients.contains(s_.selected)) {
     const char* how = s_.options.plain
                           ? "no client selected: use /send ID TEXT"
@@ -405,6 +549,8 @@ unsigned App::key_global(const Key& key, bool& handled) {
       return scroll_by(key.code == Key::Code::PageUp ? page : -page);
     }
     case Key::Code::Redraw: return kEverything;
+    case Key::Code::NextWindow: s_.windows.cycle(1); return kEverything;
+    case Key::Code::PrevWindow: s_.windows.cycle(-1); return kEverything;
     case Key::Code::PasteBegin:
       completion_.accept();  // pasted text is never taken as typed through
       s_.pasting = true;
@@ -447,8 +593,21 @@ unsigned App::key_tab(bool backwards) {
   return kEverything;
 }
 
+// Shows the clients pane when hidden and hides it when shown, whatever
+// the width suggested; kept across resizes until toggled back to what the
+// width suggests, which is Auto again.
+unsigned App::toggle_clients_pane() {
+  const bool show = !s_.layout.clients_shown;
+  const bool width_says = compute_layout(s_.layout.rows, s_.layout.cols).clients_shown;
+  s_.clients_pane = show == width_says ? ClientsPane::Auto : show ? ClientsPane::Shown : ClientsPane::Hidden;
+  if (s_.clients_pane == ClientsPane::Hidden && s_.focus == Focus::Clients) s_.focus = Focus::Input;
+  return on_resize(s_.layout.rows, s_.layout.cols);
+}
+
 unsigned App::focus(Focus f) {
   s_.notice.clear();
+  // Visiting a hidden clients pane shows it.
+  if (f == Focus::Clients && !s_.layout.clients_shown && !s_.layout.too_small) toggle_clients_pane();
   completion_.accept();
   s_.focus = s_.focus == f ? Focus::Input : f;  // the same key again: back to typing
   return kEverything;
@@ -459,6 +618,8 @@ unsigned App::focus(Focus f) {
 unsigned App::key_alt(char32_t ch) {
   if (ch == U'm' || ch == U'M') return focus(Focus::Menu);
   if (ch == U'w' || ch == U'W') return focus(Focus::Clients);
+  if (ch == U'u' || ch == U'U') return toggle_clients_pane();
+  if (ch >= U'1' && ch <= U'9') return switch_window(static_cast<std::size_t>(ch - U'1'));
   const MenuEntry* e = menu_entry_for_letter(ch);
   return e != nullptr ? activate(e->item) : kNothing;
 }
@@ -641,24 +802,34 @@ unsigned App::key_clients(const Key& key) {
   }
 }
 
-// How far back the messages pane can scroll: until the oldest line is at
-// its top (counting wrapped rows), not until the pane is empty.
+// How far back the messages pane can scroll: until the active window's
+// oldest line is at its top (counting wrapped rows), not until it is empty.
 long App::max_scroll() const {
   const Rect& r = s_.layout.messages;
+  const Window& w = s_.windows.active();
   const int first_w = r.w - kTimestampWidth, next_w = r.w - continuation_indent(r);
-  long rows = 0;
+  auto in_window = [&](std::size_t i) { return w.shows(s_.log[i], s_.log.first_seq() + i); };
+  long lines = 0;
+  for (std::size_t i = 0; i < s_.log.size(); ++i) lines += in_window(i) ? 1 : 0;
+  long rows = 0, seen = 0;
   for (std::size_t i = 0; i < s_.log.size(); ++i) {
-    rows += static_cast<long>(wrap_cells(sanitize(s_.log[i].text), first_w, next_w).size());
-    if (rows >= r.h) return static_cast<long>(s_.log.size() - 1 - i);
+    if (!in_window(i)) continue;
+    ++seen;
+    rows += static_cast<long>(wrap_cells(sanitize(screen_text(s_.log[i])), first_w, next_w).size());
+    // The last line that still fits under the oldest at the top; at least
+    // one line, however tall.
+    if (rows > r.h) return lines - std::max(seen - 1, 1L);
+    if (rows == r.h) return lines - seen;
   }
   return 0;
 }
 
 unsigned App::scroll_by(long lines) {
   const long max = max_scroll();
-  const long next = std::clamp(static_cast<long>(s_.log.scroll) + lines, 0L, max);
-  if (next == static_cast<long>(s_.log.scroll)) return kNothing;
-  s_.log.scroll = static_cast<std::size_t>(next);
+  std::size_t& scroll = active_scroll();
+  const long next = std::clamp(static_cast<long>(scroll) + lines, 0L, max);
+  if (next == static_cast<long>(scroll)) return kNothing;
+  scroll = static_cast<std::size_t>(next);
   return kMessages;
 }
 
@@ -674,7 +845,7 @@ unsigned App::submit_input() {
   }
   const std::string line = s_.input.submit();
   s_.notice.clear();
-  s_.log.scroll = 0;  // whatever the answer is, show it
+  active_scroll() = 0;  // whatever the answer is, show it
   return on_line(line) | kInput | kMessages;
 }
 
@@ -734,7 +905,7 @@ unsigned App::advance_prompt() {
   s_.notice.clear();
   if (a.empty()) return note("empty message: nothing sent") | kEverything;
   if (!s_.connected()) return refuse_disabled(MenuItem::Send) | kEverything;
-  s_.log.scroll = 0;
+  active_scroll() = 0;
   return session_.send_message(id, a) | kEverything;
 }
 

@@ -23,6 +23,8 @@
 #include "common/protocol.hpp"
 #include "layout.hpp"
 #include "line_editor.hpp"
+#include "message_view.hpp"
+#include "windows.hpp"
 #include "scrollback.hpp"
 #include "session.hpp"
 
@@ -40,6 +42,7 @@ struct Key {
   enum class Code : std::uint8_t {
     Char, Enter, Backspace, Delete, Left, Right, Up, Down, Home, End, PageUp, PageDown,
     Tab, BackTab, Escape, KillLine, KillWord, Redraw, Function, PasteBegin, PasteText, PasteEnd,
+    NextWindow, PrevWindow,  // Ctrl-N, Ctrl-P
     Other,
   };
   Code code = Code::Other;
@@ -88,6 +91,9 @@ struct State {
   bool quit_asked = false;  // quitting with undelivered messages was asked about
 
   Layout layout = compute_layout(0, 0);
+  ClientsPane clients_pane = ClientsPane::Auto;  // Alt-U toggles
+  MessageView view;  // the messages pane's rows, laid out by prepare_paint()
+  Windows windows;   // 1:all and one per conversation (windows.hpp)
 
   bool connected() const { return session.connected(); }
   // The session waits for an answer only the user can give.
@@ -97,6 +103,7 @@ struct State {
 
 bool menu_item_enabled(const State& s, MenuItem item);
 const char* menu_item_label(MenuItem item);
+const char* menu_item_short(MenuItem item);    // the function-key bar's word: "Send"
 const char* menu_item_hotkey(MenuItem item);   // "F2"
 char menu_item_letter(MenuItem item);          // hotkey in the menu pane
 std::string prompt_label(const Prompt& p);     // "Host: "
@@ -104,6 +111,11 @@ std::string input_label(const State& s);       // "> ", "to 3 (bob)> ", "Host: "
 // What follows a client's nick in the clients pane: " (you)", " (you,
 // account)", " (account)" or nothing.
 std::string client_mark(const State& s, std::uint32_t id);
+// The windows for the status line: "[1:all] 2:bob(2) 3:alice(1!)" (the
+// active one in brackets; unread messages, ! when one names you).
+std::string windows_status(const State& s);
+// After a nick in the clients pane: " 2 new", " 1 new!" or nothing.
+std::string unread_mark(const State& s, const std::string& nick);
 
 // The client a nick names in the client list: the one with exactly that
 // nick, else the only one whose nick differs in ASCII case alone.  False
@@ -136,10 +148,12 @@ class App {
   std::size_t outstanding() const { return session_.outstanding(); }
   // The last connect attempt never reached the server.
   bool connect_failed() const { return session_.connect_failed(); }
-  // Scrolls the input fields so that their cursors show.  Call before paint.
-  void fit_input();
-  // Sends the ACKs for messages that are now on screen.  Call after paint;
-  // returns Dirty bits (a failed send drops the connection).
+  // Scrolls the input fields so that their cursors show and lays out the
+  // messages pane's rows (State::view).  Call before paint.
+  void prepare_paint();
+  // Sends the ACKs for incoming messages that the last paint showed (in
+  // --plain, that were printed).  Call after paint; returns Dirty bits (a
+  // failed send drops the connection).
   unsigned send_due_acks();
   // True once per incoming message while the bell is enabled.
   bool take_bell();
@@ -161,6 +175,15 @@ class App {
   unsigned send_to(const Command& c);
   unsigned whois(const Command& c);
   unsigned show_help();
+  unsigned query(const std::string& who);
+  unsigned close_window();
+  unsigned clear_window();
+  unsigned switch_window(std::size_t index);
+  // Puts the lines added since the last call into their windows: opens a
+  // conversation for a message from a new nick, counts unread and
+  // highlights, and remembers what landed out of view for the preview.
+  void route_new_lines();
+  std::size_t& active_scroll();
   unsigned refuse_disabled(MenuItem item);
   unsigned quit_or_ask();
 
@@ -177,6 +200,7 @@ class App {
   unsigned key_alt(char32_t ch);
   unsigned key_tab(bool backwards);
   unsigned focus(Focus f);
+  unsigned toggle_clients_pane();
   unsigned submit_input();
   unsigned start_prompt(MenuItem action);
   unsigned advance_prompt();
@@ -190,6 +214,8 @@ class App {
 
   State s_;
   Session session_;
+  std::uint64_t routed_end_ = 0;   // log lines before this seq are in their windows
+  long long preview_ = -1;          // seq of the message for the activity preview; -1: none
   Completion completion_;
   bool quit_ = false;
   int paste_lines_ = 0;

@@ -128,12 +128,13 @@ ParseResult parse_whois(std::string_view args) {
   return done(c);
 }
 
-ParseResult parse_nick(std::string_view args) {
+// A command with one word: /query NICK, /nick NAME.
+ParseResult parse_one_word(CommandKind kind, const char* usage, std::string_view args) {
   Command c;
-  c.kind = CommandKind::Nick;
-  std::string_view nick = next_word(args);
-  if (nick.empty() || !trim(args).empty()) return fail("usage: /nick NAME (one word)");
-  c.text = nick;
+  c.kind = kind;
+  std::string_view word = next_word(args);
+  if (word.empty() || !trim(args).empty()) return fail(usage);
+  c.text = word;
   return done(c);
 }
 
@@ -174,14 +175,18 @@ ParseResult parse_command(std::string_view line) {
   if (name == "list") return parse_no_args(CommandKind::List, name, rest);
   if (name == "send" || name == "msg") return parse_send(name, rest);
   if (name == "whois") return parse_whois(rest);
-  if (name == "nick") return parse_nick(rest);
+  if (name == "nick") return parse_one_word(CommandKind::Nick, "usage: /nick NAME (one word)", rest);
+  if (name == "query") return parse_one_word(CommandKind::Query, "usage: /query NICK", rest);
+  if (name == "close") return parse_no_args(CommandKind::Close, name, rest);
+  if (name == "clear") return parse_no_args(CommandKind::Clear, name, rest);
   if (name == "help") return parse_no_args(CommandKind::Help, name, rest);
   if (name == "quit" || name == "exit") return parse_no_args(CommandKind::Quit, name, rest);
   return fail("unknown command /" + std::string(name) + "; /help lists the commands");
 }
 
 std::vector<std::string> command_names() {
-  return {"connect", "auth", "disconnect", "time", "name", "list", "send", "msg", "whois", "nick", "help", "quit", "exit"};
+  return {"connect", "auth", "disconnect", "time", "name",  "list", "send", "msg",
+          "whois",   "query", "close",      "clear", "nick", "help", "quit", "exit"};
 }
 
 const char* command_help() {
@@ -195,10 +200,14 @@ const char* command_help() {
          "/list                   the connected clients\n"
          "/msg NICK|ID TEXT       send TEXT to a client, by nick or id (also /send)\n"
          "/whois NICK|ID          who that is: id, address, port, connected since\n"
+         "/query NICK             a window for the conversation with NICK (Alt-1..9 switch)\n"
+         "/close                  close this conversation window\n"
+         "/clear                  clear this window\n"
          "/nick NAME              change your nick\n"
          "/help                   this list\n"
          "/quit                   leave\n"
-         "TEXT                    send to the client selected in the clients pane\n";
+         "TEXT                    send to this window's nick, or in 1:all to the client\n"
+         "                        selected in the clients pane\n";
 }
 
 }  // namespace sc::tui

@@ -1,6 +1,6 @@
 // The input line's language: slash commands and plain text.  Pure.
 //   /connect [--tls|--no-tls] [HOST [PORT]]  /auth NAME  /disconnect  /time [N]  /name  /list
-//   /send NICK|ID TEXT (also /msg)  /whois NICK|ID  /nick NAME  /help  /quit
+//   /send NICK|ID TEXT (also /msg)  /whois NICK|ID  /query NICK  /close  /clear  /nick NAME  /help  /quit
 // A line without a leading '/' is text for the selected client; "//" at the
 // start sends the text with one leading '/'.
 #pragma once
@@ -29,6 +29,9 @@ enum class CommandKind {
   Send,
   Nick,
   Whois,
+  Query,  // open or switch to the conversation window with a nick
+  Close,  // close the active conversation window
+  Clear,  // clear the active window
   Help,
   Quit,
 };
@@ -43,7 +46,7 @@ struct Command {
   int count = 1;                      // Time: requests to pipeline
   std::uint32_t target = 0;           // Send: the id, when given as one
   std::string who;                    // Send, Whois: the nick, when given as one
-  std::string text;                   // Say, Send: the message; Nick: the nick; Auth: the account
+  std::string text;                   // Say, Send: the message; Nick, Query: the nick; Auth: the account
 };
 
 struct ParseResult {

@@ -77,7 +77,9 @@ void fill_row(int y, int x, int w, attr_t attr) {
 }
 
 std::string status_text(const State& s) {
-  std::string t = " sockchat  ";
+  // The windows first, where a narrow terminal keeps them; with only
+  // 1:all there is nothing to say.
+  std::string t = s.windows.size() > 1 ? " sockchat " + windows_status(s) + "  " : " sockchat  ";
   switch (s.session.phase) {
     case Phase::Disconnected: return t + (s.session.reconnecting() ? reconnect_status(s.session) : "disconnected");
     case Phase::Connecting:
@@ -85,7 +87,12 @@ std::string status_text(const State& s) {
     case Phase::Closing: return t + "disconnecting from " + s.session.server;
     case Phase::Connected: break;
   }
-  // The protection next to the address, where a narrow terminal keeps it.
+  // The protection next to the address, where a narrow terminal keeps it;
+  // there the words around them go.
+  if (s.layout.menu_bar) {
+    return t + s.session.server + " (" + security_status(s.session) + ")  " +
+           (s.session.nick.empty() ? "(no nick)" : s.session.nick);
+  }
   t += "connected to " + s.session.server + " (" + security_status(s.session) + ")  |  you: " +
        std::to_string(s.session.hello.client_id) + " " + (s.session.nick.empty() ? "(no nick)" : s.session.nick) +
        "  |  server: " + s.session.hello.server_name;
@@ -135,32 +142,25 @@ void paint_menu(const State& s) {
   if (hint_y < r.y + r.h) draw_text(hint_y, r.x + 1, r.w - 1, "F9/Esc: leave", A_DIM);
 }
 
+// The rows App laid out (State::view): what is painted here is what gets
+// ACKed.  The activity preview on the last row is marked with an arrow.
 void paint_messages(const State& s) {
   const Rect& r = s.layout.messages;
-  const int text_w = r.w - kTimestampWidth;
   const int indent = continuation_indent(r);
-  struct Row {
-    const LogLine* line;
-    std::vector<Cell> cells;
-    std::size_t from, to;
-    bool first;
-  };
-  std::vector<Row> rows;  // bottom-up
-  if (s.log.empty()) return;
-  for (std::size_t n = s.log.size() - s.log.scroll; n-- > 0 && static_cast<int>(rows.size()) < r.h;) {
-    const LogLine& l = s.log[n];
-    std::vector<Cell> cells = sanitize(l.text);
-    const auto parts = wrap_cells(cells, text_w, r.w - indent);
-    for (std::size_t k = parts.size(); k-- > 0 && static_cast<int>(rows.size()) < r.h;) {
-      rows.push_back(Row{&l, cells, parts[k].first, parts[k].second, k == 0});
+  int y = s.view.from_top ? r.y : r.y + r.h - static_cast<int>(s.view.rows.size());  // the newest at the bottom
+  for (const ViewRow& row : s.view.rows) {
+    if (row.preview) y = r.y + r.h - 1;  // always the pane's last row
+    const LogLine& line = s.log[row.seq - s.log.first_seq()];
+    // The preview's arrow takes the timestamp's trailing space: one more column.
+    const int x = row.preview ? kTimestampWidth + 1 : row.first ? kTimestampWidth : indent;
+    if (row.preview) {
+      draw_text(y, r.x, kTimestampWidth, "\u2193" + format_clock(line.at_us), A_BOLD);
+    } else if (row.first) {
+      draw_text(y, r.x, kTimestampWidth, format_clock(line.at_us), A_DIM);
     }
-  }
-  int y = r.y + r.h - 1;
-  for (const Row& row : rows) {
-    const int x = row.first ? kTimestampWidth : indent;
-    if (row.first) draw_text(y, r.x, kTimestampWidth, format_clock(row.line->at_us), A_DIM);
-    draw_cells(y, r.x + x, r.w - x, row.cells, row.from, row.to, kind_attr(row.line->kind));
-    --y;
+    const attr_t a = kind_attr(line.kind) | (row.preview ? A_UNDERLINE : A_NORMAL);
+    draw_cells(y, r.x + x, r.w - x, row.cells, row.from, row.to, a);
+    ++y;
   }
 }
 
@@ -204,13 +204,34 @@ void paint_clients(const State& s) {
     std::string line = sel ? ">" : " ";
     line.append(std::to_string(id)).append(" ").append(e.nick.empty() ? "-" : e.nick);
     const bool you = id == s.session.hello.client_id;
-    const std::string suffix = client_mark(s, id);
+    const std::string suffix = client_mark(s, id) + unread_mark(s, e.nick);
     // A long nick is cut, never the "(you)" after it.
     const int suffix_w = static_cast<int>(suffix.size());
     const int used = draw_text(y, r.x, r.w - suffix_w, line, you ? (a | A_BOLD) : a);
     draw_text(y, r.x + used, suffix_w, suffix, you ? (a | A_BOLD) : a);
     draw_text(y + 1, r.x + 3, r.w - 3, format_addr(e.addr), A_DIM);
     y += 2;
+  }
+}
+
+// htop's bar: the key plain, its word in reverse video; the item the
+// menu focus is on (F9) in bold.
+void paint_function_bar(const State& s) {
+  const Layout& l = s.layout;
+  static constexpr MenuItem kByKey[kMenuItems] = {MenuItem::Help, MenuItem::Connect, MenuItem::Disconnect,
+                                                  MenuItem::Time, MenuItem::Name,    MenuItem::List,
+                                                  MenuItem::Send, MenuItem::Quit};
+  int x = 0;
+  for (const MenuItem item : kByKey) {
+    if (x >= l.cols) break;
+    const int i = static_cast<int>(item);
+    const bool current = i == s.menu_index && s.focus == Focus::Menu;
+    x += draw_text(l.bar_row, x, l.cols - x, menu_item_hotkey(item), current ? A_BOLD | A_REVERSE : A_BOLD);
+    std::string word = std::string(menu_item_short(item)) + " ";
+    word.resize(std::max<std::size_t>(word.size(), 6), ' ');
+    attr_t a = pair_or(kPairTitle, A_REVERSE) | (menu_item_enabled(s, item) ? 0 : A_DIM);
+    if (current) a = A_BOLD | A_UNDERLINE;
+    x += draw_text(l.bar_row, x, l.cols - x, word, a);
   }
 }
 
@@ -388,6 +409,8 @@ bool Screen::read_key(Key& key) {
       case 21: key.code = Key::Code::KillLine; break;  // Ctrl-U
       case 23: key.code = Key::Code::KillWord; break;  // Ctrl-W
       case 12: key.code = Key::Code::Redraw; break;    // Ctrl-L
+      case 14: key.code = Key::Code::NextWindow; break;  // Ctrl-N
+      case 16: key.code = Key::Code::PrevWindow; break;  // Ctrl-P
       default:
         if (ch >= 0x20 && ch != 0x7F) {
           key.code = Key::Code::Char;
@@ -432,16 +455,25 @@ void Screen::paint(const State& s) const {
   }
   const Layout& l = s.layout;
   paint_status(s);
-  paint_title(l, l.menu, " Menu", s.focus == Focus::Menu);
+  if (!l.menu_bar) paint_title(l, l.menu, " Menu", s.focus == Focus::Menu);
   std::string messages = " Messages";
-  if (s.log.scroll > 0) messages += "  (" + std::to_string(s.log.scroll) + " newer below: PgDn)";
+  const Window& w = s.windows.active();
+  if (!w.nick.empty()) messages = " " + std::to_string(s.windows.active_index() + 1) + ": " + w.nick;
+  const std::size_t scroll = s.windows.active_index() == 0 ? s.log.scroll : w.scroll;
+  if (scroll > 0) messages += "  (" + std::to_string(scroll) + " newer below: PgDn)";
   paint_title(l, l.messages, messages, false);
-  paint_title(l, l.clients, clients_title(s), s.focus == Focus::Clients);
-  mvvline(l.title_row, l.menu.w, ACS_VLINE, l.menu.h + 1);
-  mvvline(l.title_row, l.clients.x - 1, ACS_VLINE, l.clients.h + 1);
-  paint_menu(s);
+  if (l.clients_shown) {
+    paint_title(l, l.clients, clients_title(s), s.focus == Focus::Clients);
+    mvvline(l.title_row, l.clients.x - 1, ACS_VLINE, l.clients.h + 1);
+    paint_clients(s);
+  }
+  if (l.menu_bar) {
+    paint_function_bar(s);
+  } else {
+    mvvline(l.title_row, l.menu.w, ACS_VLINE, l.menu.h + 1);
+    paint_menu(s);
+  }
   paint_messages(s);
-  paint_clients(s);
   paint_bottom(s);
   refresh();
 }

@@ -12,7 +12,7 @@ std::int64_t wall_clock_us() {
 }
 
 unsigned Scrollback::add(LineKind kind, std::string text, std::int64_t at_us) {
-  lines_.push_back(LogLine{at_us != 0 ? at_us : wall_clock_us(), kind, std::move(text)});
+  lines_.push_back(LogLine{at_us != 0 ? at_us : wall_clock_us(), kind, std::move(text), {}, false, {}});
   if (lines_.size() > max_lines_) {
     lines_.pop_front();
     ++first_seq_;

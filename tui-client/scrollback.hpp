@@ -30,7 +30,17 @@ struct LogLine {
   std::int64_t at_us = 0;  // wall clock shown in the timestamp column
   LineKind kind = LineKind::Info;
   std::string text;        // may hold peer bytes: sanitize before display
+  // A message to or from someone: their nick, which names the conversation
+  // window (windows.hpp) the line also shows in; empty for anything else.
+  std::string peer;
+  bool mention = false;    // Incoming: the text names our nick
+  // What the full screen shows instead of `text` when set: "<bob> hi" for
+  // an incoming message (one line, the address only in /whois and the
+  // clients pane); `text` stays the --plain line.
+  std::string screen;
 };
+
+inline const std::string& screen_text(const LogLine& l) { return l.screen.empty() ? l.text : l.screen; }
 
 // Lines carry sequence numbers that survive trimming the oldest, so a
 // "sending" line can be found again when its answer comes.
@@ -47,6 +57,7 @@ class Scrollback {
   bool empty() const { return lines_.empty(); }
   const LogLine& operator[](std::size_t i) const { return lines_[i]; }
   const LogLine& back() const { return lines_.back(); }
+  LogLine& back() { return lines_.back(); }
   std::uint64_t first_seq() const { return first_seq_; }
   std::uint64_t end_seq() const { return first_seq_ + lines_.size(); }
 

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "timefmt.hpp"
+#include "windows.hpp"
 
 namespace sc::tui {
 
@@ -257,6 +258,7 @@ unsigned Session::send_message(std::uint32_t target, const std::string& text) {
   p.target = target;
   p.line_seq = log_.end_seq();
   unsigned d = add(LineKind::Pending, "sending to " + client_label(target) + ": " + text + " (pending)");
+  if (auto it = s_.clients.find(target); it != s_.clients.end()) log_.back().peer = it->second.nick;
   if (!request(Type::Send, payload, p)) return kEverything;
   return d;
 }
@@ -346,16 +348,37 @@ bool Session::flush() {
 
 unsigned Session::on_writable() { return flush() ? kNothing : kEverything; }
 
-unsigned Session::send_due_acks() {
-  if (acks_due_.empty()) return kNothing;
-  std::vector<std::uint32_t> due;
-  due.swap(acks_due_);
-  for (std::uint32_t message_id : due) {
+unsigned Session::ack_shown(const Shown& shown) {
+  std::vector<Unshown> still;
+  for (Unshown& u : unshown_) {
+    if (u.line_seq < log_.first_seq()) continue;  // trimmed from the scrollback unseen: never shown
+    if (!shown(u.line_seq)) {
+      still.push_back(std::move(u));
+      continue;
+    }
     Bytes payload;
-    put_u32(payload, message_id);
-    if (!request(Type::Ack, payload, Pending{})) return kEverything;
+    put_u32(payload, u.message_id);
+    Pending p;
+    p.line_seq = u.line_seq;
+    p.sender = std::move(u.sender);
+    if (!request(Type::Ack, payload, p)) return kEverything;
   }
+  unshown_.swap(still);
   return kNothing;
+}
+
+// A message shown after its sender's delivery window gets NO_SUCH_MESSAGE:
+// the server told the sender NOT_DELIVERED already.  Said in plain words.
+unsigned Session::on_ack_result(const Pending& pd, const Header& h, ByteView p) {
+  if (is_ok(h)) return kNothing;
+  if (static_cast<Status>(h.status) == Status::NoSuchMessage) {
+    const std::string window =
+        s_.hello.delivery_timeout_s != 0 ? std::to_string(s_.hello.delivery_timeout_s) + " s " : "";
+    return add(LineKind::Info, "the message from " + pd.sender + " above arrived after " + pd.sender + "'s " +
+                                   window + "delivery window; " + pd.sender + " was told it was not delivered");
+  }
+  return add(LineKind::Error, "could not confirm the message from " + pd.sender + " to the server: " +
+                                  status_word(static_cast<Status>(h.status)) + " (" + error_text(h, p) + ")");
 }
 
 // --------------------------------------------------------------------------
@@ -483,10 +506,15 @@ unsigned Session::on_message(const Header& h, ByteView p) {
   }
   std::string from = std::to_string(m.sender);
   if (!m.nick.empty()) from += " (" + m.nick + ")";
-  acks_due_.push_back(h.id);  // sent after this line has been painted
+  // ACKed once this line is on screen (ack_shown), not before.
+  unshown_.push_back(Unshown{log_.end_seq(), h.id, m.nick.empty() ? "client " + from : m.nick});
   bell_ = true;
-  return add(LineKind::Incoming, "message from " + from + " " + format_addr(m.addr) + ": " + m.text,
+  const unsigned d = add(LineKind::Incoming, "message from " + from + " " + format_addr(m.addr) + ": " + m.text,
              m.sent_at_us);
+  log_.back().peer = m.nick;
+  log_.back().screen = "<" + (m.nick.empty() ? std::to_string(m.sender) : m.nick) + "> " + m.text;
+  log_.back().mention = !s_.nick.empty() && contains_nick(m.text, s_.nick);
+  return d;
 }
 
 unsigned Session::on_presence(ByteView p) {
@@ -541,6 +569,7 @@ unsigned Session::handle_response(const Incoming& in) {
     case Type::Send: return on_send_result(pd, h, p);
     case Type::Nick: return on_nick_result(pd, h, p);
     case Type::Auth: return on_auth_result(pd, h, p);
+    case Type::Ack: return on_ack_result(pd, h, p);
     case Type::Bye: return drop("disconnected", LineKind::Info);
     case Type::Name:
       if (is_ok(h)) {
@@ -684,7 +713,7 @@ unsigned Session::drop(const std::string& line, LineKind kind) {
     }
   }
   pending_.clear();
-  acks_due_.clear();
+  unshown_.clear();
   s_ = SessionState{};
   return d | add(kind, line) | kEverything;
 }

@@ -134,8 +134,12 @@ class Session {
   unsigned on_ready();                      // wake_fd() is readable
   unsigned on_writable();                   // write_fd() is writable
   unsigned on_tick(Clock::time_point now);  // deadlines
-  // ACKs the messages that are now on screen: call after painting.
-  unsigned send_due_acks();
+  // ACKs the incoming messages whose lines `shown` says are on screen
+  // now (call after painting); the others wait until they are.  A message
+  // never shown is never ACKed: its sender learns NOT_DELIVERED.
+  using Shown = std::function<bool(std::uint64_t line_seq)>;
+  unsigned ack_shown(const Shown& shown);
+  std::size_t unshown() const { return unshown_.size(); }
 
   int wake_fd() const;   // -1 when not connected
   int write_fd() const;  // -1 unless output waits for POLLOUT
@@ -160,6 +164,13 @@ class Session {
     bool quiet = false;           // List after HELLO: update the pane only
     bool in_batch = false;        // Time: part of /time N
     std::string account;          // Auth: the account asked for
+    std::string sender;           // Ack: who sent the message, for people
+  };
+  // An incoming message not yet on screen, so not yet ACKed.
+  struct Unshown {
+    std::uint64_t line_seq = 0;
+    std::uint32_t message_id = 0;
+    std::string sender;  // "bob", or "client 9" without a nick
   };
   struct TimeBatch {
     bool active = false;
@@ -191,6 +202,7 @@ class Session {
   unsigned on_send_result(const Pending& pd, const Header& h, ByteView p);
   unsigned on_nick_result(const Pending& pd, const Header& h, ByteView p);
   unsigned on_auth_result(const Pending& pd, const Header& h, ByteView p);
+  unsigned on_ack_result(const Pending& pd, const Header& h, ByteView p);
   unsigned after_hello_requests();
   // Reconnect (session_reconnect.cpp).
   unsigned lose(const std::string& line);
@@ -220,7 +232,7 @@ class Session {
   std::uint32_t last_id_ = 0;
   std::unordered_map<std::uint32_t, Pending> pending_;
   TimeBatch batch_;
-  std::vector<std::uint32_t> acks_due_;
+  std::vector<Unshown> unshown_;  // oldest first
   Bytes out_;                 // frames not yet taken by the kernel
   std::size_t out_done_ = 0;  // of out_, written already
   Clock::time_point last_sent_, last_received_, closing_since_, last_progress_;

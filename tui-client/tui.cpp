@@ -20,7 +20,7 @@ namespace {
 void finish_turn(App& app, Screen& screen, unsigned dirty, Autolog& log) {
   log.flush(app.state().log);  // cheap when nothing is new
   for (int round = 0; dirty != kNothing && round < 2; ++round) {
-    app.fit_input();
+    app.prepare_paint();
     screen.paint(app.state());
     if (app.take_bell()) screen.bell();
     dirty = app.send_due_acks();
@@ -32,7 +32,7 @@ void finish_turn(App& app, Screen& screen, unsigned dirty, Autolog& log) {
 int run_tui(App& app, const StartTarget& target, int signal_fd, Autolog& log) {
   Screen screen(app.state().options.color);
   app.on_resize(screen.rows(), screen.cols());
-  app.fit_input();
+  app.prepare_paint();
   screen.paint(app.state());
   if (target.given) finish_turn(app, screen, app.connect(target.host, target.port), log);
   int exit_status = 0;

@@ -218,7 +218,8 @@ def scenario(server):
     wait_for(a, r"^Message:", "message prompt")
     typed(a, "hello bob, 你好 from the menu")
     keys(a, "Enter")
-    wait_for(b, r"message from %d \(alice\) 127\.0\.0\.1:\d+: hello bob, 你好 from the menu" % id_a,
+    # One line per message, the sender's nick, no address (that is in /whois).
+    wait_for(b, r"^.*\d\d:\d\d:\d\d <alice> hello bob, 你好 from the menu",
              "message shown on the receiver")
     wait_for(a, r"sent to %d \(bob\): hello bob, 你好 from the menu \(delivered\)" % id_b,
              "'delivered' on the sender's line")
@@ -229,14 +230,14 @@ def scenario(server):
     # And as a slash command.
     typed(b, "/send %d hi alice" % id_a)
     keys(b, "Enter")
-    wait_for(a, r"message from %d \(bob\) 127\.0\.0\.1:\d+: hi alice" % id_b, "/send reaches alice")
+    wait_for(a, r"<bob> hi alice", "/send reaches alice")
     wait_for(b, r"sent to %d \(alice\): hi alice \(delivered\)" % id_a, "/send delivered")
     # By nick: /msg resolves it through the client list; /whois shows it.
     typed(b, "/msg al")
     keys(b, "Tab")
     typed(b, " hi by nick")
     keys(b, "Enter")
-    wait_for(a, r"message from %d \(bob\) 127\.0\.0\.1:\d+: hi by nick" % id_b, "/msg NICK reaches alice")
+    wait_for(a, r"<bob> hi by nick", "/msg NICK reaches alice")
     wait_for(b, r"sent to %d \(alice\): hi by nick \(delivered\)" % id_a, "/msg NICK delivered")
     typed(b, "/msg nobody hello")
     keys(b, "Enter")
@@ -249,6 +250,8 @@ def scenario(server):
     keys(b, "Enter")
     wait_for(b, r"sending to 999: nobody \(not delivered: no such client", "failure on the sent line")
 
+    conversation_windows(a, b)
+
     typed(a, "/time 100")
     keys(a, "Enter")
     wait_for(a, r"100/100 responses in [\d.]+ ms \(rtt min/median/max", "/time 100 shows 100/100")
@@ -256,7 +259,7 @@ def scenario(server):
     # Scrollback: PgUp shows older lines and says so; PgDn comes back.
     for _ in range(3):
         keys(a, "F1")  # help: enough lines to overflow the pane
-    wait_for(a, r"a connect\.\s.*\n(.*\n){0,3}.*commands:", "help shown, more lines than the pane has rows")
+    wait_for(a, r"switch windows\.\s.*\n(.*\n){0,3}.*commands:", "help shown, more lines than the pane has rows")
     keys(a, "PPage")
     wait_for(a, r"newer below: PgDn", "PgUp scrolls back")
     for _ in range(6):
@@ -267,8 +270,17 @@ def scenario(server):
             raise Failure("PgUp does not stop with the oldest line at the top:\n" + capture(a))
         time.sleep(0.1)
     print("ok   PgUp stops with the oldest line on the pane's top row")
+    # Scrolled back, a new message shows in the activity preview on the
+    # pane's last row: that is on screen, so it is delivered.
+    typed(b, "/msg alice seen in the preview")
+    keys(b, "Enter")
+    wait_for(a, r"^.*\u2193\d\d:\d\d:\d\d <bob> seen in the preview",
+             "activity preview while scrolled back")
+    wait_for(b, r"sent to %d \(alice\): seen in the preview \(delivered\)" % id_a, "the preview counts as shown")
+    print("ok   scrolled back: the newest message shows in the preview row and is delivered")
     keys(a, "NPage", "NPage")
     wait_gone(a, r"newer below", "PgDn returns to the newest")
+    delivery_needs_the_screen(a, b, id_a, id_b)
 
     # A peer sends escape sequences: they must show as ^[ and do nothing.
     evil = "\x1b[31mEVIL\x1b[0m\x1b]2;pwned\x07 tail"
@@ -277,7 +289,7 @@ def scenario(server):
                        env=ENV, timeout=30)
     if p.returncode != 0 or b"delivered" not in p.stdout:
         raise Failure("mallory's message was not delivered:\n" + p.stdout.decode(errors="replace"))
-    m = wait_for(b, r"^.*\(mallory\).*$", "escape-laden message shown")
+    m = wait_for(b, r"^.*<mallory>.*$", "escape-laden message shown")
     line = m.group(0)
     if "^[[31mEVIL^[[0m^[]2;pwned^G tail" not in line:
         raise Failure("escape sequences not shown as caret notation: " + line)
@@ -297,7 +309,8 @@ def scenario(server):
     rows = capture(b).splitlines()
     if not any("Clients (" in r for r in rows[:3]) or len(rows) > 24:
         raise Failure("panes not laid out for 80x24:\n" + "\n".join(rows))
-    tmux("resize-window", "-t", b, "-x", "50", "-y", "10")
+    small_layouts(a, b)
+    tmux("resize-window", "-t", b, "-x", "30", "-y", "8")
     wait_for(b, r"terminal too small", "'terminal too small' below the minimum")
     tmux("resize-window", "-t", b, "-x", "160", "-y", "40")
     wait_gone(b, r"terminal too small", "back to the full layout")
@@ -315,7 +328,7 @@ def scenario(server):
 
     # Disconnect (menu hotkey), then quit: the terminal must come back.
     keys(a, "F3")
-    wait_for(a, r"^ sockchat  disconnected", "disconnected (status line)")
+    wait_for(a, r"^ sockchat (\[?\d:\S+ )*\s*disconnected", "disconnected (status line)")
     wait_for(b, r"left %d alice \(said goodbye\)" % id_a, "the other client sees alice leave")
     wait_for(b, r"Clients \(1\)", "clients pane updated live")
     keys(a, "F4")
@@ -394,6 +407,96 @@ def reconnect_after_restart():
         first.stop()
         if second is not None:
             second.stop()
+
+
+def one_row_message(pane, text, cols):
+    """text arrives as one row of the messages pane, not cut: its time,
+    <alice> and the whole text, and nothing of it on the next row."""
+    m = wait_for(pane, r"^(.*)\d\d:\d\d:\d\d <alice> %s(.*)$" % re.escape(text), "one line per message at %d columns" % cols)
+    rows = capture(pane).splitlines()
+    if any(len(r) > cols for r in rows) or len(rows) > 24:
+        raise Failure("rows wider than the terminal:\n" + "\n".join(rows))
+    return m
+
+
+def small_layouts(a, b):
+    """80x24: the menu is a function-key bar, the clients pane narrows, a
+    message is one line.  40x10: still usable; the clients pane hides and
+    Alt-U brings it back."""
+    rows = capture(b).splitlines()
+    if not re.search(r"F1Help\s+F2Connect", "\n".join(rows)) or any(" Menu " in r for r in rows):
+        raise Failure("no function-key bar at 80 columns:\n" + "\n".join(rows))
+    typed(a, "/msg bob at eighty columns")
+    keys(a, "Enter")
+    one_row_message(b, "at eighty columns", 80)
+    print("ok   80x24: function-key bar, clients pane, one line per message")
+    tmux("resize-window", "-t", b, "-x", "40", "-y", "10")
+    # The bar on row 7 of 10 shows the client has laid out for 40x10 (an
+    # 80x24 screen cut by tmux would show it lower).
+    wait_for(b, r"\A(.*\n){7}F1Help", "the function-key bar at 40x10, third row from the bottom")
+    if "terminal too small" in capture(b) or "Clients (" in capture(b):
+        raise Failure("40x10 should be usable with the clients pane hidden:\n" + capture(b))
+    typed(a, "/msg bob tiny")
+    keys(a, "Enter")
+    one_row_message(b, "tiny", 40)
+    typed(b, "x")  # a key typed and shown: the client is reading keys now
+    wait_for(b, r"^> x", "a key shows at 40x10")
+    keys(b, "BSpace")
+    wait_gone(b, r"^> x", "Backspace")
+    keys(b, "M-u")
+    wait_for(b, r"Clients \(\d+\)", "Alt-U shows the clients pane")
+    keys(b, "M-u")
+    wait_gone(b, r"Clients \(\d+\)", "Alt-U hides it again")
+    print("ok   40x10: usable, one line per message, Alt-U toggles the clients pane")
+
+
+def conversation_windows(a, b):
+    """/query opens a window per nick; messages land in the sender's
+    window, with unread counts in the status line and the clients pane;
+    Alt-digit and Ctrl-N switch; plain text in a window goes to its nick."""
+    typed(b, "/query alice")
+    keys(b, "Enter")
+    wait_for(b, r"^ sockchat .*\[2:alice\]", "bob's status line: the alice window is active")
+    wait_for(b, r"^.*\u2502 2: alice", "bob's messages pane is titled with the window")
+    typed(b, "hey alice, in our window")
+    keys(b, "Enter")
+    wait_for(b, r"sent to \d+ \(alice\): hey alice, in our window \(delivered\)", "plain text goes to the window's nick")
+    wait_for(a, r"^ sockchat .*2:bob\(\d+!?\)", "alice's status line counts bob's unread messages")
+    wait_for(a, r"bob \d+ new!?", "alice's clients pane marks bob's unread messages")
+    keys(a, "M-2")
+    wait_for(a, r"^ sockchat .*\[2:bob\]", "Alt-2 switches to bob's window")
+    wait_gone(a, r"bob \d+ new!?", "read once the window is active")
+    typed(a, "answered in the window")
+    keys(a, "Enter")
+    wait_for(b, r"<alice> answered in the window", "the answer lands in bob's alice window")
+    screen = capture(a)
+    if "time 20" in screen or "name tui-test-server" in screen:
+        raise Failure("bob's window shows lines of other conversations:\n" + screen)
+    keys(a, "C-n")
+    wait_for(a, r"^ sockchat \[1:all\]", "Ctrl-N goes round to 1:all")
+    keys(b, "M-1")
+    wait_for(b, r"^ sockchat \[1:all\]", "Alt-1: back to 1:all")
+    print("ok   /query: a window per nick, unread counts, Alt-digit and Ctrl-N switch")
+
+
+def delivery_needs_the_screen(a, b, id_a, id_b):
+    """A message that arrives while alice's terminal is too small to show
+    it is not ACKed: bob is told it was not delivered.  Once alice's
+    terminal grows it shows, with a plain note that it came late."""
+    tmux("resize-window", "-t", a, "-x", "30", "-y", "8")
+    wait_for(a, r"terminal too small", "alice's terminal too small to show messages")
+    typed(b, "/msg alice while you could not see")
+    keys(b, "Enter")
+    wait_for(b, r"sending to %d \(alice\): while you could not see \(not delivered: not acknowledged" % id_a,
+             "never shown: the sender is told not delivered", timeout=WAIT + 10)
+    tmux("resize-window", "-t", a, "-x", "160", "-y", "40")
+    wait_for(a, r"<bob> while you could not see", "shown once the terminal grew")
+    wait_for(a, wrapped("the message from bob above arrived after bob's 5 s delivery window; bob was told it "
+                        "was not delivered"), "the late message explained in plain words")
+    screen = capture(a)
+    if "NO_SUCH_MESSAGE" in screen or "ACK failed" in screen:
+        raise Failure("protocol jargon on alice's screen:\n" + screen)
+    print("ok   a message never on screen is not delivered; shown late, it says so plainly")
 
 
 def wrapped(text):

@@ -133,7 +133,7 @@ TEST_CASE("session: no greeting within 10 s ends the attempt") {
   CHECK(r.log.back().text == "connection lost: no greeting from the server");
 }
 
-TEST_CASE("session: an incoming message is ACKed only by send_due_acks, after painting") {
+TEST_CASE("session: an incoming message is ACKed only once ack_shown says its line is on screen") {
   Rig r;
   r.connect();
   r.deliver(message(55, 9, "bob", "hi"));
@@ -141,7 +141,12 @@ TEST_CASE("session: an incoming message is ACKed only by send_due_acks, after pa
   CHECK(r.session.take_bell());
   CHECK_FALSE(r.session.take_bell());
   CHECK(r.wire->requests().empty());
-  r.session.send_due_acks();
+  const std::uint64_t seq = r.log.end_seq() - 1;
+  r.session.ack_shown([](std::uint64_t) { return false; });  // not painted: nothing goes out
+  CHECK(r.wire->requests().empty());
+  CHECK(r.session.unshown() == 1);
+  r.session.ack_shown([seq](std::uint64_t s) { return s == seq; });
+  CHECK(r.session.unshown() == 0);
   const auto reqs = r.wire->requests();
   REQUIRE(reqs.size() == 1);
   CHECK(type_of(reqs[0]) == Type::Ack);
