@@ -488,25 +488,32 @@ unsigned App::show_help() {
   return d;
 }
 
-unsigned App::say(const std::string& text) {
-  if (!s_.connected()) return refuse_disabled(MenuItem::Send);
+// Who plain text typed now goes to: the active window's nick, whoever has
+// it now (the window outlives a reconnect with a new id), else the client
+// picked in the clients pane.  False with the sentence for the user.
+bool App::text_target(std::uint32_t& id, std::string& why) const {
   if (const std::string& nick = s_.windows.active().nick; !nick.empty()) {
-    // Whoever has the nick now: the window outlives a reconnect (new id).
-    std::uint32_t id = 0;
-    if (std::string why; !find_client(s_.session.clients, nick, id, why)) {
+    if (!find_client(s_.session.clients, nick, id, why)) {
       why = nick + " is not connected now; nothing was sent";
-      return error(why) | note(why, true);
+      return false;
     }
-    return session_.send_message(id, text);
+    return true;
   }
   if (s_.selected == 0 || !s_.session.clients.contains(s_.selected)) {
-    const char* how = s_.options.plain
-                          ? "no client selected: use /send ID TEXT"
-                          : "no client selected: press F8 to reach the clients pane, pick one "
-                            "with the arrows, or use /send ID TEXT";
-    return error(how) | note(how, true);
+    why = s_.options.plain ? "no client selected: use /send ID TEXT"
+                           : "no client selected: /msg NICK TEXT, or a window (Alt-digit), or pick "
+                             "one in the clients pane (F8)";
+    return false;
   }
-  return session_.send_message(s_.selected, text);
+  id = s_.selected;
+  return true;
+}
+
+unsigned App::say(const std::string& text) {
+  if (!s_.connected()) return refuse_disabled(MenuItem::Send);
+  std::uint32_t id = 0;
+  if (std::string why; !text_target(id, why)) return error(why) | note(why, true);
+  return session_.send_message(id, text);
 }
 
 // --------------------------------------------------------------------------
@@ -842,6 +849,19 @@ unsigned App::submit_input() {
       return note("this line is " + std::to_string(bytes) + " bytes and a message holds at most " +
                   std::to_string(max - 4) + ": shorten it (Ctrl-U clears it)") | kInput;
     }
+  }
+  // Text that cannot go anywhere now (no connection, nobody to send it
+  // to) stays in the input line: a draft is never lost to a refusal.
+  if (const std::string& text = s_.input.text();
+      !text.empty() && (text.front() != '/' || text.starts_with("//"))) {
+    std::uint32_t id = 0;
+    std::string why;
+    if (!s_.connected()) {
+      why = s_.phase() == Phase::Disconnected ? "not connected: the line is kept (F2 or /connect connects)"
+                                              : "not connected yet: the line is kept";
+      return note(why, true) | kInput;
+    }
+    if (!text_target(id, why)) return note(why + "; the line is kept", true) | kInput;
   }
   const std::string line = s_.input.submit();
   s_.notice.clear();

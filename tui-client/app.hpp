@@ -172,6 +172,7 @@ class App {
   unsigned run(const Command& c);
   unsigned activate(MenuItem item);
   unsigned say(const std::string& text);
+  bool text_target(std::uint32_t& id, std::string& why) const;
   unsigned send_to(const Command& c);
   unsigned whois(const Command& c);
   unsigned show_help();

@@ -102,7 +102,9 @@ std::string status_text(const State& s) {
 void paint_status(const State& s) {
   const attr_t a = pair_or(kPairStatus, A_REVERSE);
   fill_row(0, 0, s.layout.cols, a);
-  const std::string right = "F1 help  F10 quit ";
+  // The function-key bar already says F1 and F10: the narrow status line
+  // keeps its width for the windows and the connection.
+  const std::string right = s.layout.menu_bar ? "" : "F1 help  F10 quit ";
   const int rw = static_cast<int>(right.size());
   draw_text(0, 0, s.layout.cols - rw - 1, status_text(s), a | A_BOLD);
   draw_text(0, s.layout.cols - rw, rw, right, a);

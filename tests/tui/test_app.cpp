@@ -273,6 +273,27 @@ bool log_has(const State& s, const std::string& part) {
 
 }  // namespace
 
+TEST_CASE("app: plain text with nowhere to go stays in the input line (no target, no connection)") {
+  Rig r;
+  r.type("a draft for nobody");
+  r.app.on_key(code(Key::Code::Enter));  // not connected
+  CHECK(r.app.state().input.text() == "a draft for nobody");
+  CHECK(r.app.state().notice.find("not connected: the line is kept") != std::string::npos);
+  r.connect();
+  r.wire->requests();
+  r.app.on_key(code(Key::Code::Enter));  // connected, but no window nick and nobody picked
+  CHECK(r.wire->requests().empty());
+  CHECK(r.app.state().input.text() == "a draft for nobody");
+  CHECK(r.app.state().notice.find("no client selected") != std::string::npos);
+  CHECK(r.app.state().notice.find("the line is kept") != std::string::npos);
+  r.app.on_line("/query bob");  // now it has somewhere to go
+  r.app.on_key(code(Key::Code::Enter));
+  const auto reqs = r.wire->requests();
+  REQUIRE(reqs.size() == 1);
+  CHECK(type_of(reqs[0]) == Type::Send);
+  CHECK(r.app.state().input.empty());
+}
+
 TEST_CASE("app: a message in view is ACKed after the paint that shows it, not before") {
   Rig r;
   r.connect();
