@@ -39,6 +39,14 @@ redis.call('SET', ARGV[1], ARGV[2], 'EX', ARGV[3])
 redis.call('SADD', 'sockchat:nodes', ARGV[4])
 return 2)";
 
+// Gives the node id back at shutdown, only if it is still ours: a node
+// frozen past its TTL may find another process holding it by then.
+constexpr const char* kReleaseScript = R"(
+if redis.call('GET', ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('DEL', ARGV[1], ARGV[1] .. ':clients')
+redis.call('SREM', 'sockchat:nodes', ARGV[3])
+return 1)";
+
 // Removes the clients of every node whose liveness key expired, with one
 // LEFT NODE_DOWN each.  The script runs atomically and deletes what it
 // announced, so however many nodes run it, each LEFT is published once.
@@ -174,6 +182,7 @@ bool Cluster::claim(std::string& why) {
     return false;
   }
   up_ = true;
+  claimed_ = true;
   return true;
 }
 
@@ -188,18 +197,21 @@ bool Cluster::start(Shared& sh) {
   return true;
 }
 
+// Also after a start that failed once the id was claimed, so that a
+// restart need not wait --node-ttl seconds for it.
 void Cluster::stop() {
-  if (!thread_.joinable()) return;
-  stopping_ = true;
-  net::signal_wake(wake_fd_);
-  thread_.join();
+  if (thread_.joinable()) {
+    stopping_ = true;
+    net::signal_wake(wake_fd_);
+    thread_.join();
+  }
   std::lock_guard lock(cmd_mu_);
-  if (cmd_ == nullptr) return;
+  if (cmd_ == nullptr || !claimed_) return;
+  claimed_ = false;
   // Our clients are gone (each announced its LEFT): give the node id back.
-  const std::string set = key_ + ":clients";
   const std::string node = std::to_string(node_);
-  Reply(static_cast<redisReply*>(redisCommand(cmd_, "DEL %s %s", key_.c_str(), set.c_str())));
-  Reply(static_cast<redisReply*>(redisCommand(cmd_, "SREM sockchat:nodes %s", node.c_str())));
+  Reply(static_cast<redisReply*>(
+      redisCommand(cmd_, "EVAL %s 0 %s %s %s", kReleaseScript, key_.c_str(), token_.c_str(), node.c_str())));
 }
 
 // ---------------------------------------------------------------------------
@@ -284,7 +296,10 @@ void Cluster::failed(std::uint32_t sender, std::uint32_t message_id, std::string
 // The cluster thread.
 
 void Cluster::run() {
-  if (!connect_all()) disconnect_all();
+  if (!connect_all()) {
+    link_lost("connect", nullptr);  // claim() had it up: say it is not
+    disconnect_all();
+  }
   while (!stopping_) {
     const Clock::time_point now = Clock::now();
     if (sub_ == nullptr || !up_) {
@@ -310,8 +325,12 @@ bool Cluster::connect_all() {
   redisContext* sub = connect_to(opts_);
   if (sub == nullptr) return false;
   const std::string mine = inbox(node_);
+  // The confirmation of the first channel; one of an error (NOAUTH, an
+  // ACL) would leave the node deaf while it looks up.
   Reply r(static_cast<redisReply*>(redisCommand(sub, "SUBSCRIBE %s %s", kPresence, mine.c_str())));
-  if (!r) {
+  if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 1 || r->element[0]->type != REDIS_REPLY_STRING ||
+      as_view(r->element[0]) != "subscribe") {
+    if (r && r->type == REDIS_REPLY_ERROR) spdlog::error("cluster: SUBSCRIBE refused: {}", as_view(r.get()));
     redisFree(sub);
     return false;
   }
@@ -344,7 +363,7 @@ void Cluster::disconnect_all() {
 // so that a broker restarted empty does not make every other node's
 // clients leave and come back while those nodes re-register.
 void Cluster::after_connect() {
-  refresh();
+  if (!refresh()) return;  // the id is another process's: touch nothing of it
   reregister();
   sync(false);
   full_sync_due_ = true;
@@ -369,7 +388,8 @@ void Cluster::tick(Clock::time_point now) {
   }
 }
 
-void Cluster::refresh() {
+// False when another process holds our node id.
+bool Cluster::refresh() {
   const std::string ttl = std::to_string(opts_.node_ttl_s), node = std::to_string(node_);
   const char* argv[] = {"EVAL", kRefreshScript, "0", key_.c_str(), token_.c_str(), ttl.c_str(),
                         node.c_str()};
@@ -381,14 +401,17 @@ void Cluster::refresh() {
   }
   if (result == 0) {
     spdlog::error("cluster: another process holds node id {} (Redis key {}); two nodes with one "
-                  "id confuse every client",
+                  "id confuse every client: stop one of them",
                   node_, key_);
-  } else if (result == 2) {
+    return false;
+  }
+  if (result == 2) {
     spdlog::warn("cluster: our liveness key {} had expired (frozen longer than --node-ttl?); "
                  "registering our clients again",
                  key_);
     reregister();
   }
+  return true;
 }
 
 void Cluster::reap() {

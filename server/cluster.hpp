@@ -89,7 +89,7 @@ class Cluster {
   long long publish(const std::string& channel, const Bytes& message);
   redisReply* command_locked(int argc, const char** argv, const std::size_t* lens);
   void tick(Clock::time_point now);
-  void refresh();
+  bool refresh();
   void reap();
   void reregister();
   void sync(bool removals);
@@ -113,6 +113,7 @@ class Cluster {
   redisContext* cmd_ = nullptr;
   redisContext* sub_ = nullptr;  // cluster thread only
   std::atomic<bool> up_{false};
+  bool claimed_ = false;  // the node id is ours to give back (under cmd_mu_)
   std::atomic<bool> stopping_{false};
   int wake_fd_ = -1;
   std::thread thread_;

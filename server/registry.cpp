@@ -96,16 +96,18 @@ void Registry::set_subscribed(const std::shared_ptr<Peer>& peer, bool on) {
 std::shared_ptr<const ListPayload> Registry::list() const {
   std::vector<Entry> entries;
   std::uint64_t generation;
+  bool has_remote = false;  // remote_ is the cluster thread's: read it under mu_ only
   {
     std::lock_guard lock(mu_);
     if (list_ && list_generation_ == generation_) return list_;
     generation = generation_;
+    has_remote = !remote_.empty();
     entries.reserve(peers_.size() + remote_.size());
     for (const auto& [id, peer] : peers_) entries.push_back(peer->entry_);
     for (const auto& [id, e] : remote_) entries.push_back(e);
   }
   // Ours and the other nodes' ids interleave (the node is in the high bits).
-  if (!remote_.empty()) {
+  if (has_remote) {
     std::sort(entries.begin(), entries.end(),
               [](const Entry& a, const Entry& b) { return a.id < b.id; });
   }
