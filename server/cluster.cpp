@@ -554,11 +554,31 @@ void Cluster::on_inbox(std::string_view payload) {
   }
 }
 
+// The bytes another node publishes go to a client as they are: exactly
+// one well-formed MESSAGE indication, or nothing (a forged or damaged
+// payload must not make our client drop its connection).
+namespace {
+
+bool valid_message_frame(ByteView frame) {
+  FrameDecoder d(Role::Client, kMaxServerPayload);
+  d.feed(frame);
+  Frame f;
+  Message m;
+  return d.next(f) == DecodeResult::Frame && d.pending() == 0 &&
+         f.header.kind == static_cast<std::uint8_t>(Kind::Indication) &&
+         f.header.type == static_cast<std::uint8_t>(Type::Message) && decode_message(f.payload, m) == Status::Ok;
+}
+
+}  // namespace
+
 // A MESSAGE from another node for our client `target`: recorded like a
 // local SEND's (so its ACK, or its departure, settles it), then posted.
 void Cluster::deliver(std::uint32_t target, ByteView frame) {
   const std::string_view f(reinterpret_cast<const char*>(frame.data()), frame.size());
-  if (f.size() < kHeaderSize + 4 || read_u32(f, 12) != f.size() - kHeaderSize) return;
+  if (f.size() < kHeaderSize + 4 || read_u32(f, 12) != f.size() - kHeaderSize || !valid_message_frame(frame)) {
+    spdlog::warn("cluster: a malformed MESSAGE for client {} from another node was dropped", target);
+    return;
+  }
   const std::uint32_t message_id = read_u32(f, 8);
   const std::uint32_t sender = read_u32(f, kHeaderSize);
   if ((message_id >> 24) != (sender >> 24) || is_local(sender)) return;  // not what a node sends

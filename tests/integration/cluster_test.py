@@ -184,6 +184,18 @@ def converged(clients, expect, timeout=8.0):
         time.sleep(0.1)
 
 
+def redis_publish(redis, channel, payload):
+    """PUBLISH over RESP on the broker's socket (binary-safe); the receivers."""
+    args = [b"PUBLISH", channel.encode(), payload]
+    cmd = b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(5)
+        s.connect(redis.sock)
+        s.sendall(cmd)
+        reply = s.recv(64)
+    return int(reply[1:].split(b"\r\n")[0])
+
+
 def send(client, target, text):
     return client.request(SEND, struct.pack(">I", target) + text.encode())
 
@@ -231,6 +243,20 @@ def test_nodes(redis, nodes):
     r = a.wait(lambda f: f[0] == RESPONSE and f[3] == rid)
     check(r is not None and r[2] == OK and struct.unpack(">I", r[4])[0] == m[3],
           "SEND answered OK with the message id after the remote ACK")
+
+    # A forged MESSAGE in b's node's inbox (a MESSAGE header, a payload that
+    # is not one) is dropped there: b keeps its connection and its messages.
+    body = struct.pack(">I", a.id) + b"\xff" * 3  # a's id as the sender, then no address
+    bad = (b"SC\x01\x03" + bytes([MESSAGE, 0, 0, 0]) +
+           struct.pack(">II", (a.id >> 24) << 24 | 77, len(body)) + body)
+    heard = redis_publish(redis, f"sockchat:node:{b.id >> 24}:inbox", b"M" + struct.pack(">I", b.id) + bad)
+    check(heard >= 1, f"the forged payload reached b's node ({heard} subscriber(s))")
+    rid = send(a, b.id, "after the forgery")
+    m = b.wait(is_message)
+    check(m is not None and m[4].endswith(b"after the forgery"),
+          "a malformed MESSAGE from the broker is dropped, the client keeps its connection")
+    b.call(ACK, struct.pack(">I", m[3]))
+    a.wait(lambda f: f[0] == RESPONSE and f[3] == rid)
 
     t0 = time.monotonic()
     rids = [send(a, b.id, f"m{i:04d}") for i in range(1000)]
