@@ -235,6 +235,9 @@ redisReply* Cluster::command_locked(int argc, const char** argv, const std::size
 long long Cluster::publish(const std::string& channel, const Bytes& message) {
   const char* argv[] = {"PUBLISH", channel.c_str(), reinterpret_cast<const char*>(message.data())};
   const std::size_t lens[] = {7, channel.size(), message.size()};
+  // With the link down, fail at once rather than wait behind the cluster
+  // thread's reconnect for the lock.
+  if (!up_) return -1;
   std::lock_guard lock(cmd_mu_);
   Reply r(command_locked(3, argv, lens));
   return r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
@@ -247,6 +250,7 @@ void Cluster::presence(PresenceEvent event, LeaveReason reason, const Entry& ent
   put_presence(msg, Presence{event, event == PresenceEvent::Left ? reason : LeaveReason::Bye, entry});
   const Bytes e = entry_bytes(entry);
   const std::string id = id_text(entry.id), set = key_ + ":clients";
+  if (!up_) return;  // re-registered when the link is back; no wait for the lock
   std::lock_guard lock(cmd_mu_);
   if (cmd_ == nullptr || !up_) return;  // re-registered when the link is back
   int n = 0;
