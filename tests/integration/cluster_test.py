@@ -28,6 +28,7 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from scframes import HEADER, HELLO, INDICATION, REQUEST, RESPONSE, frame, recv_exact  # noqa: E402
 from sccheck import Tally, skip  # noqa: E402
+from scredis import Redis  # noqa: E402
 from scserver import Server  # noqa: E402
 
 SERVER, MODE = sys.argv[1], sys.argv[2]
@@ -122,29 +123,6 @@ class Client:
 
     def close(self):
         self.sock.close()
-
-
-class Redis:
-    def __init__(self, directory):
-        self.sock = os.path.join(directory, "redis.sock")
-        self.log = open(os.path.join(directory, "redis.log"), "a")
-        self.proc = None
-        self.start()
-
-    def start(self):
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", "0", "--unixsocket", self.sock, "--save", "",
-             "--appendonly", "no"], stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 10
-        while not os.path.exists(self.sock) and time.monotonic() < deadline:
-            time.sleep(0.05)
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
-        if os.path.exists(self.sock):
-            os.unlink(self.sock)
 
 
 def start_node(redis, node, *extra, env_notify=None):
