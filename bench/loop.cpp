@@ -97,13 +97,14 @@ bool Loop::connect_all() {
 
 bool Loop::open_conn(std::size_t i) {
   Conn& c = conns_[i];
-  c.fd = socket(target_.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  const Address& to = target_.nodes[node_of(i)];
+  c.fd = socket(to.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (c.fd < 0) {
     setup_error_ = std::string("socket: ") + std::strerror(errno);
     return false;
   }
   net::set_nodelay(c.fd);
-  if (connect(c.fd, reinterpret_cast<const sockaddr*>(&target_.addr), target_.len) != 0 &&
+  if (connect(c.fd, reinterpret_cast<const sockaddr*>(&to.addr), to.len) != 0 &&
       errno != EINPROGRESS) {
     setup_error_ = std::string("connect: ") + std::strerror(errno);
     return false;

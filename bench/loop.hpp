@@ -52,9 +52,13 @@ struct Errors {
   std::uint64_t total() const { return lost + duplicated + wrong + disconnected; }
 };
 
-struct Target {
+struct Address {
   sockaddr_storage addr{};
   socklen_t len = 0;
+};
+
+struct Target {
+  std::vector<Address> nodes;  // one per --host, in the order given
   SSL_CTX* tls = nullptr;  // --tls: every connection speaks TLS (bench/tls.hpp)
 };
 
@@ -100,7 +104,10 @@ class Loop {
   virtual bool drained() const = 0;
   // Called once draining ends: count what is still owed as lost.
   virtual void on_finish() {}
+  // Which of target.nodes connection i goes to: round-robin by default.
+  virtual std::size_t node_of(std::size_t i) const { return i % nodes(); }
 
+  std::size_t nodes() const { return target_.nodes.size(); }
   bool running() const { return phase_ == kRunning; }
   Conn& conn(std::size_t i) { return conns_[i]; }
   std::size_t size() const { return conns_.size(); }

@@ -29,17 +29,20 @@ void raise_fd_limit() {
   setrlimit(RLIMIT_NOFILE, &rl);
 }
 
-// Connects the probe, reads its HELLO and takes the server's address from it.
-bool open_probe(const Options& o, Probe& p, Target& t, std::string& err) {
-  p.fd = sc::net::connect_tcp(o.host, o.port, 5000, err);
+// Connects a probe to `e`, reads its HELLO and appends the node's address
+// to the target.
+bool open_probe(const Options& o, const Endpoint& e, Probe& p, Target& t, std::string& err) {
+  p.fd = sc::net::connect_tcp(e.host, e.port, 5000, err);
   if (p.fd < 0) return false;
-  t.len = sizeof t.addr;
-  if (getpeername(p.fd, reinterpret_cast<sockaddr*>(&t.addr), &t.len) != 0) {
+  Address a;
+  a.len = sizeof a.addr;
+  if (getpeername(p.fd, reinterpret_cast<sockaddr*>(&a.addr), &a.len) != 0) {
     err = "getpeername failed";
     return false;
   }
+  t.nodes.push_back(a);
   if (o.tls) {
-    t.tls = client_ctx(err);
+    if (t.tls == nullptr) t.tls = client_ctx(err);
     if (t.tls == nullptr) return false;
     p.tls = std::make_unique<sc::tls::TlsSession>(t.tls, sc::tls::TlsSession::Side::Client);
     if (!handshake(p.fd, *p.tls, p.decoder, 5000, err)) return false;
@@ -52,6 +55,20 @@ bool open_probe(const Options& o, Probe& p, Target& t, std::string& err) {
     sc::decode_text(f.payload, text);
     err = std::string("expected HELLO, got ") + sc::type_name(f.header.type) + ": " + text.substr(0, 200);
     return false;
+  }
+  return true;
+}
+
+// Proves every node is there.  The first node's probe stays open in `first`
+// (connect mode times LIST on it); the others are closed again.
+bool open_probes(const Options& o, Probe& first, Target& t, std::string& err) {
+  for (std::size_t k = 0; k < o.hosts.size(); ++k) {
+    Probe other;
+    Probe& p = k == 0 ? first : other;
+    const bool ok = open_probe(o, o.hosts[k], p, t, err);
+    if (!ok) err = o.hosts[k].host + ":" + o.hosts[k].port + ": " + err;
+    if (k != 0 && other.fd >= 0) close(other.fd);
+    if (!ok) return false;
   }
   return true;
 }
@@ -80,7 +97,7 @@ int main(int argc, char** argv) {
   Probe probe;
   Target target;
   std::string err;
-  if (!open_probe(o, probe, target, err)) {
+  if (!open_probes(o, probe, target, err)) {
     std::fprintf(stderr, "sockchat-bench: %s\n", err.c_str());
     if (probe.fd >= 0) close(probe.fd);
     return kExitSetup;

@@ -3,7 +3,9 @@
 // sequence number and a checksum, so the receiver checks that every message
 // arrives exactly once, in order and intact; the sender checks that each
 // SEND's OK names the message id the receiver saw.  Connection 2k is pair
-// k's sender, 2k + 1 its receiver.
+// k's sender, 2k + 1 its receiver.  With several nodes pair k's sender is on
+// node k mod N and its receiver on the next node (cross-node SENDs, which
+// travel through the broker), or on the same one with --same-node.
 #include <algorithm>
 #include <cstdio>
 #include <string>
@@ -73,8 +75,9 @@ bool is(const Header& h, Kind kind, Type type) {
 
 class SendLoop final : public Loop {
  public:
-  SendLoop(const Target& t, Control& ctl, int pairs, int depth, int bytes)
+  SendLoop(const Target& t, Control& ctl, int pairs, int depth, int bytes, bool same_node)
       : Loop(t, ctl, 2 * pairs),
+        same_node_(same_node),
         depth_(static_cast<std::size_t>(depth)),
         bytes_(static_cast<std::size_t>(bytes)),
         pairs_(static_cast<std::size_t>(pairs)) {}
@@ -107,6 +110,10 @@ class SendLoop final : public Loop {
 
   bool drained() const override { return owed_ == 0; }
   void on_finish() override { errors_.lost += owed_; }
+  std::size_t node_of(std::size_t i) const override {
+    const std::size_t receiver = i % 2 == 1 && !same_node_ ? 1 : 0;
+    return (i / 2 + receiver) % nodes();
+  }
 
   void issue(std::size_t k, Clock::time_point now) {
     Pair& p = pairs_[k];
@@ -191,6 +198,7 @@ class SendLoop final : public Loop {
     count_completed();
   }
 
+  const bool same_node_;
   const std::size_t depth_;
   const std::size_t bytes_;
   std::vector<Pair> pairs_;
@@ -201,7 +209,7 @@ class SendLoop final : public Loop {
 }  // namespace
 
 std::unique_ptr<Loop> make_send_loop(const Target& t, Control& ctl, const Options& o, int pairs) {
-  return std::make_unique<SendLoop>(t, ctl, pairs, o.depth, o.bytes);
+  return std::make_unique<SendLoop>(t, ctl, pairs, o.depth, o.bytes, o.same_node);
 }
 
 }  // namespace sc::bench

@@ -21,8 +21,14 @@ constexpr const char* kUsage =
     "  connect -n N [-d SECONDS] [-l LISTS]       hold N idle connections, time LIST\n"
     "\n"
     "global options:\n"
-    "  -h, --host HOST        server address (default 127.0.0.1)\n"
-    "  -p, --port PORT        server port (default 2555, with --tls 2556)\n"
+    "  -h, --host HOST[:PORT][,HOST[:PORT]...]\n"
+    "                         server address (default 127.0.0.1); several (comma-\n"
+    "                         separated or repeated --host, [V6ADDR]:PORT for IPv6)\n"
+    "                         are nodes of one cluster: connections go round-robin\n"
+    "  -p, --port PORT        port of hosts given without one (default 2555, with\n"
+    "                         --tls 2556)\n"
+    "      --same-node        send with several hosts: a pair's sender and receiver\n"
+    "                         on the same node (default: on different nodes)\n"
     "      --tls              speak TLS to the server's TLS port (no certificate check:\n"
     "                         point it at a server you run)\n"
     "  -t, --threads N        event-loop threads (default 1)\n"
@@ -70,21 +76,63 @@ bool parse_mode(const char* arg, Mode& m) {
   return true;
 }
 
-enum LongOnly { kServerPid = 1000, kJson, kHelp, kTls };
+enum LongOnly { kServerPid = 1000, kJson, kHelp, kTls, kSameNode };
+
+// "HOST", "HOST:PORT" or "[V6ADDR]:PORT"; an empty port means --port.
+bool parse_endpoint(std::string_view item, Endpoint& e) {
+  e = {};
+  if (item.starts_with('[')) {
+    const auto close = item.find(']');
+    if (close == std::string_view::npos) return false;
+    e.host = std::string(item.substr(1, close - 1));
+    const std::string_view rest = item.substr(close + 1);
+    if (!rest.empty() && (rest[0] != ':' || rest.size() == 1)) return false;
+    if (!rest.empty()) e.port = std::string(rest.substr(1));
+  } else if (const auto colon = item.find(':'); colon != std::string_view::npos) {
+    // A bare IPv6 address (more than one colon) has no port.
+    if (item.find(':', colon + 1) != std::string_view::npos) e.host = std::string(item);
+    else {
+      e.host = std::string(item.substr(0, colon));
+      e.port = std::string(item.substr(colon + 1));
+      if (e.port.empty()) return false;
+    }
+  } else {
+    e.host = std::string(item);
+  }
+  return !e.host.empty();
+}
+
+bool add_hosts(const char* arg, std::vector<Endpoint>& out) {
+  std::string_view rest(arg);
+  for (;;) {
+    const auto comma = rest.find(',');
+    Endpoint e;
+    if (!parse_endpoint(rest.substr(0, comma), e)) {
+      std::fprintf(stderr, "sockchat-bench: --host wants HOST, HOST:PORT or [V6ADDR]:PORT, not '%.*s'\n",
+                   static_cast<int>(rest.substr(0, comma).size()), rest.data());
+      return false;
+    }
+    out.push_back(std::move(e));
+    if (comma == std::string_view::npos) return true;
+    rest.remove_prefix(comma + 1);
+  }
+}
 
 bool parse_global(int argc, char** argv, Options& o, int* exit_code) {
   static const option longs[] = {
       {"host", required_argument, nullptr, 'h'},    {"port", required_argument, nullptr, 'p'},
       {"threads", required_argument, nullptr, 't'}, {"server-pid", required_argument, nullptr, kServerPid},
       {"json", no_argument, nullptr, kJson},        {"help", no_argument, nullptr, kHelp},
-      {"tls", no_argument, nullptr, kTls},
+      {"tls", no_argument, nullptr, kTls},          {"same-node", no_argument, nullptr, kSameNode},
       {nullptr, 0, nullptr, 0}};
   long v = 0;
   int c;
   // '+': stop at the mode word, which starts the mode's own options.
   while ((c = getopt_long(argc, argv, "+h:p:t:", longs, nullptr)) != -1) {
     switch (c) {
-      case 'h': o.host = optarg; break;
+      case 'h':
+        if (!add_hosts(optarg, o.hosts)) return false;
+        break;
       case 'p': o.port = optarg; break;
       case 't':
         if (!parse_int("--threads", optarg, 1, 64, v)) return false;
@@ -96,6 +144,7 @@ bool parse_global(int argc, char** argv, Options& o, int* exit_code) {
         break;
       case kJson: o.json = true; break;
       case kTls: o.tls = true; break;
+      case kSameNode: o.same_node = true; break;
       case kHelp:
         std::fputs(kUsage, stdout);
         *exit_code = 0;
@@ -140,6 +189,10 @@ bool parse_options(int argc, char** argv, Options& o, int* exit_code) {
   *exit_code = 2;
   if (!parse_global(argc, argv, o, exit_code)) return false;
   if (o.port.empty()) o.port = o.tls ? "2556" : "2555";
+  if (o.hosts.empty()) o.hosts.push_back({"127.0.0.1", ""});
+  for (Endpoint& e : o.hosts) {
+    if (e.port.empty()) e.port = o.port;
+  }
   if (optind >= argc) {
     std::fputs(kUsage, stderr);
     return false;

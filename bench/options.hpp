@@ -4,15 +4,25 @@
 #include <sys/types.h>
 
 #include <string>
+#include <vector>
 
 namespace sc::bench {
 
 enum class Mode { Time, Send, Connect };
 
+// One server (node) to connect to.
+struct Endpoint {
+  std::string host;
+  std::string port;
+};
+
 struct Options {
   Mode mode = Mode::Time;
-  std::string host = "127.0.0.1";
-  std::string port;         // default 2555, with --tls 2556
+  // --host, repeated or comma-separated: the nodes of one cluster; the
+  // connections go to them round-robin.  Never empty after parse_options.
+  std::vector<Endpoint> hosts;
+  std::string port;         // for hosts without :PORT; default 2555, with --tls 2556
+  bool same_node = false;   // send: a pair's sender and receiver on one node
   bool tls = false;         // speak TLS (the server's --tls-port)
   int threads = 1;          // like redis-benchmark: one event loop by default
   int clients = 50;         // time: clients; send: pairs

@@ -102,6 +102,10 @@ void print_load_text(const Options& o, const Results& r) {
     fmt::print("send: {} pairs, depth {}, {} bytes, {} thread(s), {:.2f} s\n", o.clients,
                o.depth, o.bytes, o.threads, r.run_s);
   }
+  if (o.hosts.size() > 1) {
+    fmt::print("nodes: {}{}\n", o.hosts.size(),
+               o.mode == Mode::Send ? (o.same_node ? ", pairs on the same node" : ", pairs across nodes") : "");
+  }
   fmt::print("{}: {} ({:.0f} {}/s)\n", unit, r.completed, rate(r), unit);
   fmt::print("latency µs ({}): {}\n", o.mode == Mode::Time ? "TIME" : "SEND to OK",
              percentiles_text(r.latency));
@@ -125,7 +129,8 @@ void print_text(const Options& o, const Results& r) {
 }
 
 void print_json(const Options& o, const Results& r) {
-  std::string s = fmt::format(R"({{"mode": "{}", "threads": {}, )", mode_name(o.mode), o.threads);
+  std::string s = fmt::format(R"({{"mode": "{}", "threads": {}, "nodes": {}, )", mode_name(o.mode),
+                              o.threads, o.hosts.size());
   if (!r.setup_error.empty()) s += fmt::format(R"("setup_error": "{}", )", escape_json(r.setup_error));
   if (o.mode == Mode::Connect) {
     s += fmt::format(
@@ -135,7 +140,10 @@ void print_json(const Options& o, const Results& r) {
     if (r.server) s += fmt::format(R"(, "server_pid": {}, "server": {})", o.server_pid, connect_server_json(r));
   } else {
     s += fmt::format(R"("clients": {}, "depth": {}, "seconds": {:.3f}, )", o.clients, o.depth, r.run_s);
-    if (o.mode == Mode::Send) s += fmt::format(R"("pairs": {}, "bytes": {}, )", o.clients, o.bytes);
+    if (o.mode == Mode::Send) {
+      s += fmt::format(R"("pairs": {}, "bytes": {}, "same_node": {}, )", o.clients, o.bytes,
+                       o.same_node || o.hosts.size() == 1 ? "true" : "false");
+    }
     s += fmt::format(R"("completed": {}, "rate": {:.1f}, "latency_us": {})", r.completed, rate(r),
                      percentiles_json(r.latency));
     if (r.server) s += fmt::format(R"(, "server_pid": {}, "server": {})", o.server_pid, load_server_json(o, r));

@@ -21,6 +21,7 @@ using Seconds = std::chrono::duration<double>;
 constexpr auto kWaitStep = std::chrono::milliseconds(5);
 constexpr auto kDrainWait = std::chrono::seconds(15);
 constexpr auto kReleaseWait = std::chrono::seconds(20);
+constexpr auto kConvergeWait = std::chrono::seconds(10);
 
 // The loops and their threads.  Every thread is joined before this goes.
 struct Fleet {
@@ -117,8 +118,9 @@ void gather(Fleet& f, Results& r) {
   }
 }
 
-// One LIST on the probe: every connection of ours must be in it.
-void time_list(Probe& p, const std::vector<std::uint32_t>& ours, Results& r) {
+// One LIST on the probe: false if it failed; else how long it took and
+// whether every connection of ours is in it.
+bool ask_list(Probe& p, const std::vector<std::uint32_t>& ours, Clock::duration& took, bool& all) {
   const auto t0 = Clock::now();
   Bytes req;
   const std::uint32_t id = p.next_id++;
@@ -127,23 +129,40 @@ void time_list(Probe& p, const std::vector<std::uint32_t>& ours, Results& r) {
   std::string err;
   if (!send_probe(p, req, 5000) || !read_probe_frame(p, f, 10000, err) ||
       f.header.id != id || f.header.status != 0) {
-    ++r.list_errors;
-    return;
+    return false;
   }
-  r.list_latency.record(static_cast<std::uint64_t>((Clock::now() - t0).count()));
+  took = Clock::now() - t0;
   std::vector<Entry> entries;
-  if (decode_list_reply(f.payload, entries) != Status::Ok) {
-    ++r.list_errors;
-    return;
-  }
+  if (decode_list_reply(f.payload, entries) != Status::Ok) return false;
   std::vector<std::uint32_t> ids;
   for (const Entry& e : entries) ids.push_back(e.id);
   std::sort(ids.begin(), ids.end());
-  for (const std::uint32_t mine : ours) {
-    if (!std::binary_search(ids.begin(), ids.end(), mine)) {
-      ++r.list_errors;
-      return;
-    }
+  all = std::all_of(ours.begin(), ours.end(), [&ids](std::uint32_t mine) {
+    return std::binary_search(ids.begin(), ids.end(), mine);
+  });
+  return true;
+}
+
+// One timed LIST on the probe: every connection of ours must be in it.
+void time_list(Probe& p, const std::vector<std::uint32_t>& ours, Results& r) {
+  Clock::duration took{};
+  bool all = false;
+  if (!ask_list(p, ours, took, all) || !all) {
+    ++r.list_errors;
+    return;
+  }
+  r.list_latency.record(static_cast<std::uint64_t>(took.count()));
+}
+
+// With several nodes the probe's node learns of the others' clients through
+// the broker, a little after their HELLO: wait (bounded) until its LIST has
+// them all before timing LIST.  One node: the first LIST has them.
+void wait_list_complete(Probe& p, const std::vector<std::uint32_t>& ours) {
+  const auto deadline = Clock::now() + kConvergeWait;
+  Clock::duration took{};
+  bool all = false;
+  while (ask_list(p, ours, took, all) && !all && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
 }
 
@@ -161,6 +180,7 @@ std::vector<std::uint32_t> all_client_ids(const Fleet& f) {
 void run_connect(const Options& o, Fleet& f, Probe& probe, Results& r) {
   r.loaded = sample(o);
   const auto ours = all_client_ids(f);
+  if (o.hosts.size() > 1) wait_list_complete(probe, ours);
   for (int k = 0; k < o.list_requests; ++k) time_list(probe, ours, r);
   const auto end = Clock::now() + std::chrono::duration_cast<Clock::duration>(Seconds(o.seconds));
   const auto every = std::chrono::seconds(std::max<int>(1, probe.hello.heartbeat_s / 2));

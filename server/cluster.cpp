@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <map>
 #include <vector>
 
@@ -98,19 +99,59 @@ struct ReplyDeleter {
 };
 using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
 
+std::string_view as_view(const redisReply* r) { return {r->str, r->len}; }
+
 std::string make_token() {
   char host[64] = {};
   gethostname(host, sizeof host - 1);
   return fmt::format("{}:{}:{}", host, getpid(), realtime_us());
 }
 
-redisContext* connect_to(const Options& o) {
+// AUTH on a fresh connection.  The password is never logged: a refusal is
+// reported with Redis's own error text, which does not echo it.
+bool authenticate(redisContext* c, const Options& o, const std::string& password, std::string& why) {
+  if (password.empty()) return true;
+  // Without a user, AUTH PASSWORD authenticates Redis's default user.
+  std::vector<const char*> argv{"AUTH"};
+  std::vector<std::size_t> lens{4};
+  if (!o.redis_user.empty()) {
+    argv.push_back(o.redis_user.c_str());
+    lens.push_back(o.redis_user.size());
+  }
+  argv.push_back(password.c_str());
+  lens.push_back(password.size());
+  Reply r(static_cast<redisReply*>(
+      redisCommandArgv(c, static_cast<int>(argv.size()), argv.data(), lens.data())));
+  if (r && r->type != REDIS_REPLY_ERROR) return true;
+  why = r ? "Redis at " + o.cluster_url + " refused the password: " + std::string(as_view(r.get()))
+          : "cannot reach the cluster's Redis at " + o.cluster_url + ": " + c->errstr;
+  return false;
+}
+
+redisContext* connect_to(const Options& o, const std::string& password, std::string& why) {
   redisContext* c = o.redis_unix.empty()
                         ? redisConnectWithTimeout(o.redis_host.c_str(), o.redis_port, kCommandTimeout)
                         : redisConnectUnixWithTimeout(o.redis_unix.c_str(), kCommandTimeout);
-  if (c != nullptr && c->err == 0 && redisSetTimeout(c, kCommandTimeout) == REDIS_OK) return c;
+  why = "cannot reach the cluster's Redis at " + o.cluster_url;
+  if (c != nullptr && c->err == 0 && redisSetTimeout(c, kCommandTimeout) == REDIS_OK &&
+      authenticate(c, o, password, why)) {
+    return c;
+  }
   if (c != nullptr) redisFree(c);
   return nullptr;
+}
+
+// --cluster-password-file: its first line, without the line end.
+bool read_password(const std::string& path, std::string& password, std::string& why) {
+  std::ifstream in(path);
+  if (!in) {
+    why = "cannot read --cluster-password-file " + path + ": " + std::strerror(errno);
+    return false;
+  }
+  std::getline(in, password);
+  if (!password.empty() && password.back() == '\r') password.pop_back();
+  if (password.empty()) why = "--cluster-password-file " + path + ": the first line is empty";
+  return !password.empty();
 }
 
 std::string id_text(std::uint32_t id) { return std::to_string(id); }
@@ -137,8 +178,6 @@ std::uint32_t read_u32(std::string_view s, std::size_t at) {
   return ntohl(be);
 }
 
-std::string_view as_view(const redisReply* r) { return {r->str, r->len}; }
-
 std::string remote_key(const Entry& e) { return e.nick.empty() ? std::string() : nick_key(e.nick); }
 
 }  // namespace
@@ -148,6 +187,7 @@ Cluster::Cluster(const Options& opts)
       node_(opts.node_id),
       key_(fmt::format("sockchat:node:{}", opts.node_id)),
       token_(make_token()),
+      password_(opts.redis_password),
       wake_fd_(net::make_wake_fd()) {}
 
 Cluster::~Cluster() {
@@ -162,11 +202,15 @@ std::string Cluster::inbox(std::uint8_t node) const {
 }
 
 bool Cluster::claim(std::string& why) {
-  cmd_ = connect_to(opts_);
-  if (cmd_ == nullptr || wake_fd_ < 0) {
-    why = "cannot reach the cluster's Redis at " + opts_.cluster_url;
+  if (!opts_.redis_password_file.empty() && !read_password(opts_.redis_password_file, password_, why)) {
     return false;
   }
+  if (wake_fd_ < 0) {
+    why = "cannot make the cluster thread's wake-up descriptor";
+    return false;
+  }
+  cmd_ = connect_to(opts_, password_, why);
+  if (cmd_ == nullptr) return false;
   const std::string ttl = std::to_string(opts_.node_ttl_s);
   const char* argv[] = {"SET", key_.c_str(), token_.c_str(), "NX", "EX", ttl.c_str()};
   Reply r(static_cast<redisReply*>(redisCommandArgv(cmd_, 6, argv, nullptr)));
@@ -326,8 +370,9 @@ void Cluster::run() {
 }
 
 bool Cluster::connect_all() {
-  redisContext* sub = connect_to(opts_);
-  if (sub == nullptr) return false;
+  std::string why;
+  redisContext* sub = connect_to(opts_, password_, why);
+  if (sub == nullptr) return connect_failed(why);
   const std::string mine = inbox(node_);
   // The confirmation of the first channel; one of an error (NOAUTH, an
   // ACL) would leave the node deaf while it looks up.
@@ -341,9 +386,10 @@ bool Cluster::connect_all() {
   sub_ = sub;
   {
     std::lock_guard lock(cmd_mu_);
-    if (cmd_ == nullptr) cmd_ = connect_to(opts_);
-    if (cmd_ == nullptr) return false;
+    if (cmd_ == nullptr) cmd_ = connect_to(opts_, password_, why);
+    if (cmd_ == nullptr) return connect_failed(why);
   }
+  connect_error_.clear();
   const bool was_up = up_.exchange(true);
   after_connect();
   if (!up_) return false;
@@ -351,6 +397,14 @@ bool Cluster::connect_all() {
   backoff_ = std::chrono::milliseconds(100);
   drain_subscription();  // what came with the confirmation is already buffered
   return true;
+}
+
+// Says why reconnecting fails (a refused password, say) once, not on
+// every backoff step.
+bool Cluster::connect_failed(const std::string& why) {
+  if (why != connect_error_) spdlog::warn("cluster: {}; retrying", why);
+  connect_error_ = why;
+  return false;
 }
 
 void Cluster::disconnect_all() {

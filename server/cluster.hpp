@@ -16,6 +16,9 @@
 // Ids: node id in the high 8 bits, a per-node counter in the low 24, so
 // neither client nor message ids need a round trip.
 //
+// Password (--cluster URL's user:password@, or --cluster-password-file):
+// sent with AUTH on both connections after every connect, never logged.
+//
 // Threads.  Client threads write presence (MULTI/EXEC with its PUBLISH) and
 // publish SEND/ACK/failure on the one command connection, behind cmd_mu_,
 // with a short timeout: a broker that is down costs them one failed call,
@@ -83,6 +86,7 @@ class Cluster {
 
   void run();
   bool connect_all();
+  bool connect_failed(const std::string& why);
   void disconnect_all();
   void after_connect();
   void link_lost(const char* what, const redisContext* c);
@@ -107,6 +111,7 @@ class Cluster {
   const std::uint8_t node_;
   const std::string key_;    // sockchat:node:N
   const std::string token_;  // this process's value of key_
+  std::string password_;     // AUTH after every connect; empty: none.  Never logged.
   Shared* sh_ = nullptr;
 
   std::mutex cmd_mu_;  // guards cmd_; taken before the Registry's locks
@@ -124,6 +129,7 @@ class Cluster {
   Clock::time_point full_sync_at_{};
   bool full_sync_due_ = false;
   std::chrono::milliseconds backoff_{100};
+  std::string connect_error_;  // the last reason reconnecting failed, logged once
 };
 
 }  // namespace sc::server

@@ -51,15 +51,19 @@ constexpr const char* kHelp =
     "      --accounts FILE        accounts (name:crypt-hash lines); clients must sign in\n"
     "      --allow-guests         with --accounts: signing in is optional\n"
     "      --cluster URL          serve as one node of a cluster through the Redis at\n"
-    "                             URL, redis://HOST:PORT or unix:PATH\n"
+    "                             URL, redis://[USER[:PASSWORD]@]HOST:PORT or unix:PATH\n"
+    "      --cluster-password-file FILE\n"
+    "                             the Redis password (first line of FILE), sent with\n"
+    "                             AUTH (as the URL's USER, if any) on every connect\n"
     "      --node-id N            this node's id in the cluster, 1..255 (with --cluster)\n"
     "      --node-ttl S           seconds of silence after which a node counts as dead,\n"
     "                             3..3600 (default: 6)\n"
     "  -h, --help                 show this help and exit\n"
     "  -V, --version              show the version and exit\n"
     "\n"
-    "Relative FILEs of --tls-cert, --tls-key and --accounts are looked up in\n"
-    "$CREDENTIALS_DIRECTORY when it is set (systemd's LoadCredential=).\n";
+    "Relative FILEs of --tls-cert, --tls-key, --accounts and --cluster-password-file\n"
+    "are looked up in $CREDENTIALS_DIRECTORY when it is set (systemd's\n"
+    "LoadCredential=).\n";
 
 enum LongOnly : int {
   kHeartbeat = 256,
@@ -83,6 +87,7 @@ enum LongOnly : int {
   kCluster,
   kNodeId,
   kNodeTtl,
+  kClusterPasswordFile,
 };
 
 constexpr option kLongOptions[] = {
@@ -112,6 +117,7 @@ constexpr option kLongOptions[] = {
     {"cluster", required_argument, nullptr, kCluster},
     {"node-id", required_argument, nullptr, kNodeId},
     {"node-ttl", required_argument, nullptr, kNodeTtl},
+    {"cluster-password-file", required_argument, nullptr, kClusterPasswordFile},
     {"help", no_argument, nullptr, 'h'},
     {"version", no_argument, nullptr, 'V'},
     {nullptr, 0, nullptr, 0},
@@ -263,13 +269,17 @@ bool apply_option(int c, const char* arg, Options& o) {
     case kCluster: {
       std::string why;
       if (!parse_cluster_url(arg, o, why)) {
-        bad_value("cluster", arg, why);
+        // Never echo a password: show the URL only from its last '@' on.
+        std::string shown(arg);
+        if (const std::size_t at = shown.rfind('@'); at != std::string::npos) shown.replace(0, at, "...");
+        bad_value("cluster", shown, why);
         return false;
       }
       return true;
     }
     case kNodeId: return set_number("node-id", arg, 1, 255, "1..255", o.node_id);
     case kNodeTtl: return set_number("node-ttl", arg, 3, 3600, "3..3600", o.node_ttl_s);
+    case kClusterPasswordFile: return set_path("cluster-password-file", arg, o.redis_password_file);
   }
   return false;
 }
@@ -370,6 +380,12 @@ ParseOutcome parse_options(int argc, char** argv, Options& out) {
     usage_error("--node-ttl needs --cluster");
     return ParseOutcome::ExitUsage;
   }
+  if (!o.redis_password_file.empty() && (o.cluster_url.empty() || !o.redis_password.empty())) {
+    usage_error(o.cluster_url.empty() ? "--cluster-password-file needs --cluster"
+                                      : "a password in the --cluster URL and --cluster-password-file: give one");
+    return ParseOutcome::ExitUsage;
+  }
+  o.redis_password_file = o.redis_password_file.empty() ? "" : credential_path(o.redis_password_file);
   o.accounts_file = o.accounts_file.empty() ? "" : credential_path(o.accounts_file);
   o.tls_cert = o.tls_cert.empty() ? "" : credential_path(o.tls_cert);
   o.tls_key = o.tls_key.empty() ? "" : credential_path(o.tls_key);
@@ -393,13 +409,26 @@ bool parse_cluster_url(std::string_view url, Options& o, std::string& why) {
     o.cluster_url = std::string(url);
     return true;
   }
-  why = "redis://HOST:PORT or unix:PATH";
+  why = "redis://[USER[:PASSWORD]@]HOST:PORT or unix:PATH";
   if (!url.starts_with(kTcp)) return false;
-  const std::string_view rest = url.substr(kTcp.size());
+  std::string_view rest = url.substr(kTcp.size());
+  // USER[:PASSWORD]@ as in redis-cli -u; the last '@' ends it, so the
+  // password may hold '@' and ':' (no %-decoding).
+  std::string shown(kTcp);
+  if (const std::size_t at = rest.rfind('@'); at != std::string_view::npos) {
+    const std::string_view userinfo = rest.substr(0, at);
+    const std::size_t colon = userinfo.find(':');
+    o.redis_user = std::string(userinfo.substr(0, colon));
+    if (colon != std::string_view::npos) o.redis_password = std::string(userinfo.substr(colon + 1));
+    if (colon != std::string_view::npos && o.redis_password.empty()) {
+      why += " (an empty password after ':')";
+      return false;
+    }
+    shown += o.redis_user + (o.redis_password.empty() ? "" : ":***") + "@";
+    rest = rest.substr(at + 1);
+  }
   const std::size_t colon = rest.rfind(':');
-  if (colon == std::string_view::npos || colon == 0 || rest.find('@') != std::string_view::npos ||
-      rest.find('/') != std::string_view::npos) {
-    if (rest.find('@') != std::string_view::npos) why += " (no user or password: not supported yet)";
+  if (colon == std::string_view::npos || colon == 0 || rest.find('/') != std::string_view::npos) {
     return false;
   }
   std::string_view host = rest.substr(0, colon);
@@ -411,7 +440,7 @@ bool parse_cluster_url(std::string_view url, Options& o, std::string& why) {
   }
   o.redis_host = std::string(host);
   o.redis_port = static_cast<std::uint16_t>(port);
-  o.cluster_url = std::string(url);
+  o.cluster_url = shown + std::string(rest);
   return true;
 }
 

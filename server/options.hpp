@@ -43,7 +43,15 @@ struct Options {
   bool allow_guests = false;
   // --cluster (see server/cluster.hpp): the broker, either redis_host and
   // redis_port or redis_unix; empty cluster_url: a server on its own.
+  // cluster_url is the URL with any password replaced by "***": it is the
+  // one that may be logged.
   std::string cluster_url;
+  // Sent with AUTH after every (re)connect: the user (empty: the default
+  // user) and the password of the URL's user:password@, or the password
+  // read from --cluster-password-file at start (server/cluster.cpp).
+  std::string redis_user;
+  std::string redis_password;
+  std::string redis_password_file;
   std::string redis_host;
   std::uint16_t redis_port = 0;
   std::string redis_unix;
@@ -51,8 +59,8 @@ struct Options {
   std::uint16_t node_ttl_s = 6;   // silence after which a node counts as dead
 };
 
-// Parses --cluster's URL: redis://HOST:PORT or unix:PATH.  False with the
-// reason in `why`.
+// Parses --cluster's URL: redis://[USER[:PASSWORD]@]HOST:PORT or unix:PATH.
+// False with the reason in `why`.
 bool parse_cluster_url(std::string_view url, Options& o, std::string& why);
 
 // The file named by --accounts, --tls-cert or --tls-key: a relative name is

@@ -10,7 +10,10 @@ Cases: time, time-pipelined, send, connect, tls (every mode with --tls
 against the server's TLS listener, a self-signed certificate made with the
 openssl command), send-detects-errors (a server
 that rate-limits SENDs: the bench must notice the RATE_LIMITED answers and
-exit 1), no-server (nothing listening: exit 3); abuse-quick runs
+exit 1), no-server (nothing listening: exit 3), cluster (two
+sockchatd --cluster nodes and a redis-server the script starts on a unix
+socket; --host lists both: time, send across nodes and on the same node,
+connect with LIST on the first node; exit 77 without redis-server); abuse-quick runs
 bench/abuse --quick instead, which must report figures for every phase and
 keep its victim connected.
 
@@ -18,6 +21,7 @@ Every wait is bounded; the server is stopped in a `finally` block.
 """
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -25,8 +29,9 @@ import tempfile
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from sccheck import check, fail  # noqa: E402
+from sccheck import check, fail, skip  # noqa: E402
 from sccerts import self_signed  # noqa: E402
+from scredis import Redis  # noqa: E402
 from scserver import Server, StartError, wait_for_port  # noqa: E402
 
 BENCH_TIMEOUT = 120.0
@@ -125,6 +130,52 @@ def case_no_server(bench):
     check("connect" in r.stderr, f"no reason given: {r.stderr!r}")
 
 
+def case_cluster(bench, sockchatd, extra):
+    """Two nodes through a real Redis: the connections are spread over both
+    (each node's server figures show its share) and, in send mode, pairs
+    cross nodes unless --same-node; every answer is checked as always."""
+    if shutil.which("redis-server") is None:
+        skip("redis-server is not installed (Debian package redis-server)")
+    directory = tempfile.mkdtemp(prefix="sockchat-bench-cluster-")
+    redis = Redis(directory)
+    nodes = []
+    try:
+        for n in (1, 2):
+            nodes.append(Server(sockchatd, "--log-level", "warn", "--cluster", "unix:" + redis.sock,
+                                "--node-id", str(n), *extra))
+        hosts = ",".join(f"127.0.0.1:{n.port}" for n in nodes)
+        run_cluster_modes(bench, hosts, nodes[1].proc.pid)
+    finally:
+        statuses = [n.stop() for n in nodes]
+        redis.kill()
+        shutil.rmtree(directory, ignore_errors=True)
+    for n, status in zip(nodes, statuses):
+        check(status == 0, f"node exit status {status}; log:\n{n.read_log()}")
+
+
+def run_cluster_modes(bench, hosts, second_pid):
+    def run(args):
+        return run_json([bench, "--host", hosts, "--json"] + args)
+    rc, r = run(["--threads", "2", "time", "-c", "8", "-P", "4", "-d", "1"])
+    check_clean(rc, r)
+    check(r["nodes"] == 2 and r["completed"] > 0, f"time over two nodes: {r}")
+    for same in (False, True):
+        rc, r = run((["--same-node"] if same else []) + ["send", "-c", "4", "-P", "4", "-d", "1"])
+        check_clean(rc, r)
+        check(r["nodes"] == 2 and r["same_node"] == same, f"send options not echoed: {r}")
+        check(r["completed"] > 0, f"no message delivered (same node: {same})")
+    # The second node's figures: half of the connections (a thread each) are
+    # its; the bound is generous because its baseline may still count the
+    # bench's probe connection, closed just before.
+    rc, r = run(["--server-pid", str(second_pid), "connect", "-n", "100", "-l", "3"])
+    check_clean(rc, r)
+    check(r["connections"] == 100 and r["list_latency_us"]["count"] == 3,
+          f"LIST on the first node did not show the clients of both: {r}")
+    s = r["server"]
+    check(s["connected"]["threads"] >= s["baseline"]["threads"] + 40,
+          f"the second node did not get its half of the connections: {s}")
+
+
 def case_abuse_quick(abuse, sockchatd):
     """bench/abuse --quick (issue 11): the connect churn attack for about a
     second per phase, beside the victim, against a sockchatd it starts."""
@@ -167,6 +218,10 @@ def main():
         extra += ["--tls-cert", os.path.join(certs.name, "bench.pem"), "--tls-key",
                   os.path.join(certs.name, "bench.key"), "--tls-port", "0",
                   "--tls-port-file", os.path.join(certs.name, "tls-port")]
+    if case == "cluster":
+        case_cluster(bench, sockchatd, extra)
+        print("ok")
+        return
     try:
         server = Server(sockchatd, "--log-level", "warn", *extra)
     except StartError as e:

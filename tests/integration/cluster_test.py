@@ -3,7 +3,7 @@
 real redis-server this script starts on a unix socket in a temporary
 directory (no TCP port, no persistence) and stops again.
 
-usage: cluster_test.py SOCKCHATD nodes|broker
+usage: cluster_test.py SOCKCHATD nodes|broker|auth
   nodes:  ids, HELLO's CLUSTERED flag, LIST identical on every node,
           presence once per event, cross-node SEND with the end-to-end ACK,
           1,000 pipelined SENDs in order, NOT_DELIVERED after the timeout,
@@ -11,6 +11,10 @@ usage: cluster_test.py SOCKCHATD nodes|broker
   broker: the broker killed (local service goes on, remote SEND fails at
           once) and restarted empty (the cluster converges, subscribers
           hear no spurious events), a node frozen past its TTL comes back
+  auth:   a redis-server with --requirepass: no password, a wrong one
+          (--cluster-password-file) and one in the URL refused at start
+          with exit 1 and the password never shown; the right one serves
+          two nodes, which AUTH again after the broker restarts
 Exit 77 when redis-server is not installed.
 """
 import os
@@ -28,6 +32,7 @@ sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from scframes import HEADER, HELLO, INDICATION, REQUEST, RESPONSE, frame, recv_exact  # noqa: E402
 from sccheck import Tally, skip  # noqa: E402
+from scredis import Redis  # noqa: E402
 from scserver import Server  # noqa: E402
 
 SERVER, MODE = sys.argv[1], sys.argv[2]
@@ -122,29 +127,6 @@ class Client:
 
     def close(self):
         self.sock.close()
-
-
-class Redis:
-    def __init__(self, directory):
-        self.sock = os.path.join(directory, "redis.sock")
-        self.log = open(os.path.join(directory, "redis.log"), "a")
-        self.proc = None
-        self.start()
-
-    def start(self):
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", "0", "--unixsocket", self.sock, "--save", "",
-             "--appendonly", "no"], stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 10
-        while not os.path.exists(self.sock) and time.monotonic() < deadline:
-            time.sleep(0.05)
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-        self.proc.wait()
-        if os.path.exists(self.sock):
-            os.unlink(self.sock)
 
 
 def start_node(redis, node, *extra, env_notify=None):
@@ -372,10 +354,72 @@ def test_broker(redis, nodes, notify):
         x.close()
 
 
+def refused(*args):
+    """Runs a node that must not start; (exit status, stderr)."""
+    r = subprocess.run([SERVER, "--bind", "127.0.0.1", "--port", "0", *args],
+                       capture_output=True, text=True, timeout=10)
+    return r.returncode, r.stderr.strip()
+
+
+def test_auth(directory):
+    password = "s3cret-Pa55"
+    redis = Redis(directory, "--requirepass", password)
+    good, bad = os.path.join(directory, "good"), os.path.join(directory, "bad")
+    with open(good, "w") as f:
+        f.write(password + "\n")
+    with open(bad, "w") as f:
+        f.write("not-" + password + "\n")
+    nodes = []
+    try:
+        url = "unix:" + redis.sock
+        rc, err = refused("--cluster", url, "--node-id", "1")
+        check(rc == 1 and "NOAUTH" in err, f"no password: exit 1 with Redis's reason: {rc} {err!r}")
+        rc, err = refused("--cluster", url, "--node-id", "1", "--cluster-password-file",
+                          os.path.join(directory, "missing"))
+        check(rc == 1 and "cannot read --cluster-password-file" in err,
+              f"a missing password file: exit 1 and why: {rc} {err!r}")
+        rc, err = refused("--cluster", url, "--node-id", "1", "--cluster-password-file", bad)
+        check(rc == 1 and "refused the password" in err and password not in err,
+              f"wrong password: exit 1, a clear reason, no password shown: {rc} {err!r}")
+        rc, err = refused("--cluster", f"redis://u:{password}@127.0.0.1:1", "--node-id", "1")
+        check(rc == 1 and "redis://u:***@127.0.0.1:1" in err and password not in err,
+              f"a password in the URL is never shown: {rc} {err!r}")
+        rc, err = refused("--cluster", f"redis://u:{password}@nowhere", "--node-id", "1")
+        check(rc == 2 and password not in err, f"a bad URL's password is not echoed: {rc} {err!r}")
+        nodes = [start_node(redis, n, "--cluster-password-file", good) for n in (1, 2)]
+        a, b = Client(nodes[0].port), Client(nodes[1].port)
+        lists = converged([a, b], [a.id, b.id])
+        check(lists == [sorted([a.id, b.id])] * 2, f"two nodes with a password: {lists}")
+        redis.kill()
+        redis.start()
+        # LIST alone would still show a and b from the replica: a client
+        # that joins node 2 after the restart reaches node 1's LIST only
+        # through Redis, on connections that had to AUTH again.
+        c = Client(nodes[1].port)
+        lists = converged([a], [a.id, b.id, c.id], 10)
+        check(lists == [sorted([a.id, b.id, c.id])], f"AUTH again after a broker restart: {lists}")
+        c.close()
+        for n in nodes:
+            check(password not in n.read_log(), "the log never shows the password")
+        a.close()
+        b.close()
+    finally:
+        for n in nodes:
+            rc = n.stop()
+            check(rc == 0, f"node exit status {rc}; log:\n{n.read_log()}")
+        redis.kill()
+
+
 def main():
     if shutil.which("redis-server") is None:
         skip("redis-server is not installed (Debian package redis-server)")
     directory = tempfile.mkdtemp(prefix="sockchat-cluster-")
+    if MODE == "auth":
+        try:
+            test_auth(directory)
+        finally:
+            shutil.rmtree(directory, ignore_errors=True)
+        sys.exit(tally.exit_status())
     redis = Redis(directory)
     nodes = []
     # Node 1's systemd notifications (READY, STATUS=) come here.
