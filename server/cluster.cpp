@@ -41,10 +41,21 @@ redis.call('SADD', 'sockchat:nodes', ARGV[4])
 return 2)";
 
 // Gives the node id back at shutdown, only if it is still ours: a node
-// frozen past its TTL may find another process holding it by then.
+// frozen past its TTL may find another process holding it by then.  Our
+// clients have left by now, but a LEFT that could not be published (the
+// link was down) leaves its entry behind: each such one is removed here
+// with LEFT SERVER_SHUTDOWN, so that no entry outlives its node.
 constexpr const char* kReleaseScript = R"(
 if redis.call('GET', ARGV[1]) ~= ARGV[2] then return 0 end
-redis.call('DEL', ARGV[1], ARGV[1] .. ':clients')
+local set = ARGV[1] .. ':clients'
+for _, id in ipairs(redis.call('SMEMBERS', set)) do
+  local r = redis.call('HGET', 'sockchat:clients', id)
+  if r then
+    redis.call('HDEL', 'sockchat:clients', id)
+    redis.call('PUBLISH', 'sockchat:presence', 'P\0' .. string.sub(r, 1, 9) .. '\2\5' .. string.sub(r, 10))
+  end
+end
+redis.call('DEL', ARGV[1], set)
 redis.call('SREM', 'sockchat:nodes', ARGV[3])
 return 1)";
 
@@ -57,10 +68,10 @@ for _, node in ipairs(redis.call('SMEMBERS', 'sockchat:nodes')) do
   if redis.call('EXISTS', 'sockchat:node:' .. node) == 0 then
     local set = 'sockchat:node:' .. node .. ':clients'
     for _, id in ipairs(redis.call('SMEMBERS', set)) do
-      local e = redis.call('HGET', 'sockchat:clients', id)
-      if e then
+      local r = redis.call('HGET', 'sockchat:clients', id)
+      if r then
         redis.call('HDEL', 'sockchat:clients', id)
-        redis.call('PUBLISH', 'sockchat:presence', 'P\0\2\6' .. e)
+        redis.call('PUBLISH', 'sockchat:presence', 'P\0' .. string.sub(r, 1, 9) .. '\2\6' .. string.sub(r, 10))
         n = n + 1
       end
     end
@@ -70,26 +81,30 @@ for _, node in ipairs(redis.call('SMEMBERS', 'sockchat:nodes')) do
 end
 return n)";
 
-// Makes Redis hold exactly our clients (ARGV[1] node, then id/entry
-// pairs): ids it held that are gone get LEFT (CLOSED), the others JOINED,
-// which nodes that knew them already ignore.  After a reconnect, a frozen
-// spell or a broker restart.
+// Makes Redis hold exactly our clients (ARGV[1] node, ARGV[2] the 8 bytes
+// of a new sequence number, then id/record pairs whose records carry it):
+// ids it held that are gone get LEFT (CLOSED), the others JOINED, which
+// nodes that knew them already ignore.  After a reconnect, a frozen spell
+// or a broker restart.
 constexpr const char* kReregisterScript = R"(
 local set = 'sockchat:node:' .. ARGV[1] .. ':clients'
 local now = {}
-for i = 2, #ARGV, 2 do now[ARGV[i]] = ARGV[i + 1] end
+for i = 3, #ARGV, 2 do now[ARGV[i]] = ARGV[i + 1] end
 for _, id in ipairs(redis.call('SMEMBERS', set)) do
   if not now[id] then
-    local e = redis.call('HGET', 'sockchat:clients', id)
+    local r = redis.call('HGET', 'sockchat:clients', id)
     redis.call('HDEL', 'sockchat:clients', id)
     redis.call('SREM', set, id)
-    if e then redis.call('PUBLISH', 'sockchat:presence', 'P\0\2\1' .. e) end
+    if r then
+      redis.call('PUBLISH', 'sockchat:presence',
+                 'P\0' .. string.sub(r, 1, 1) .. ARGV[2] .. '\2\1' .. string.sub(r, 10))
+    end
   end
 end
-for id, e in pairs(now) do
-  redis.call('HSET', 'sockchat:clients', id, e)
+for id, r in pairs(now) do
+  redis.call('HSET', 'sockchat:clients', id, r)
   redis.call('SADD', set, id)
-  redis.call('PUBLISH', 'sockchat:presence', 'P\0\1\0' .. e)
+  redis.call('PUBLISH', 'sockchat:presence', 'P\0' .. string.sub(r, 1, 9) .. '\1\0' .. string.sub(r, 10))
 end
 redis.call('SADD', 'sockchat:nodes', ARGV[1])
 return 0)";
@@ -156,26 +171,56 @@ bool read_password(const std::string& path, std::string& password, std::string& 
 
 std::string id_text(std::uint32_t id) { return std::to_string(id); }
 
-Bytes entry_bytes(const Entry& e) {
-  Bytes b;
-  put_entry(b, e);
-  return b;
-}
-
-// An `entry` as stored in the hash, decoded through the PRESENCE decoder.
-bool decode_entry(std::string_view bytes, Entry& out) {
-  Bytes p{1, 0};
-  p.insert(p.end(), bytes.begin(), bytes.end());
-  Presence pr;
-  if (decode_presence(ByteView(p.data(), p.size()), pr) != Status::Ok) return false;
-  out = std::move(pr.entry);
-  return true;
-}
-
 std::uint32_t read_u32(std::string_view s, std::size_t at) {
   std::uint32_t be = 0;
   std::memcpy(&be, s.data() + at, sizeof be);
   return ntohl(be);
+}
+
+std::uint64_t read_u64(std::string_view s, std::size_t at) {
+  return (std::uint64_t{read_u32(s, at)} << 32) | read_u32(s, at + 4);
+}
+
+// A client's "record" is what the hash holds for it and what each presence
+// event about it carries before the PRESENCE payload: a head of u8 flags
+// and u64 its node's sequence number, then (in the hash) the entry.  The
+// sequence numbers let a node tell an old state from a new one whatever
+// order a snapshot and the events reach it in (Registry::remote_upsert).
+constexpr std::uint8_t kRecordAccount = 0x01;  // signed in: the nick is an account's
+constexpr std::size_t kRecordHead = 9;
+
+void put_record_head(Bytes& out, bool account, std::uint64_t seq) {
+  out.push_back(account ? kRecordAccount : 0);
+  put_u32(out, static_cast<std::uint32_t>(seq >> 32));
+  put_u32(out, static_cast<std::uint32_t>(seq));
+}
+
+Bytes record_bytes(const Entry& e, bool account, std::uint64_t seq) {
+  Bytes b;
+  put_record_head(b, account, seq);
+  put_entry(b, e);
+  return b;
+}
+
+// The head of a record and a PRESENCE payload (event, reason, entry).
+bool decode_event(std::string_view bytes, Registry::RemoteClient& c, Presence& p) {
+  if (bytes.size() < kRecordHead) return false;
+  c.account = (static_cast<std::uint8_t>(bytes[0]) & kRecordAccount) != 0;
+  c.seq = read_u64(bytes, 1);
+  const auto* body = reinterpret_cast<const std::uint8_t*>(bytes.data()) + kRecordHead;
+  if (decode_presence(ByteView(body, bytes.size() - kRecordHead), p) != Status::Ok) return false;
+  c.entry = p.entry;
+  return true;
+}
+
+// A record as stored in the hash, decoded through the PRESENCE decoder.
+bool decode_record(std::string_view bytes, Registry::RemoteClient& c) {
+  if (bytes.size() < kRecordHead) return false;
+  std::string event(bytes.substr(0, kRecordHead));
+  event += std::string_view("\1\0", 2);
+  event += bytes.substr(kRecordHead);
+  Presence p;
+  return decode_event(event, c, p);
 }
 
 std::string remote_key(const Entry& e) { return e.nick.empty() ? std::string() : nick_key(e.nick); }
@@ -188,6 +233,7 @@ Cluster::Cluster(const Options& opts)
       key_(fmt::format("sockchat:node:{}", opts.node_id)),
       token_(make_token()),
       password_(opts.redis_password),
+      seq_(static_cast<std::uint64_t>(realtime_us())),
       wake_fd_(net::make_wake_fd()) {}
 
 Cluster::~Cluster() {
@@ -250,9 +296,23 @@ void Cluster::stop() {
     thread_.join();
   }
   std::lock_guard lock(cmd_mu_);
-  if (cmd_ == nullptr || !claimed_) return;
+  if (!claimed_) return;
   claimed_ = false;
-  // Our clients are gone (each announced its LEFT): give the node id back.
+  if (cmd_ == nullptr || !up_) {
+    // One more try: else the others learn that our clients left only when
+    // our key expires (LEFT NODE_DOWN, --node-ttl seconds from now).
+    if (cmd_ != nullptr) redisFree(cmd_);
+    std::string why;
+    cmd_ = connect_to(opts_, password_, why);
+    if (cmd_ == nullptr) {
+      spdlog::warn("cluster: {}; the other nodes will drop our clients within --node-ttl", why);
+      return;
+    }
+  }
+  // Our clients are gone: announce the departures the link missed, then
+  // give the node id back.
+  up_ = true;  // for write_presence_locked(); nothing else runs now
+  send_unsent_locked();
   const std::string node = std::to_string(node_);
   Reply(static_cast<redisReply*>(
       redisCommand(cmd_, "EVAL %s 0 %s %s %s", kReleaseScript, key_.c_str(), token_.c_str(), node.c_str())));
@@ -287,37 +347,90 @@ long long Cluster::publish(const std::string& channel, const Bytes& message) {
   return r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
 }
 
+// `with_lock` runs first, under the same lock (see the header).
+void Cluster::presence(PresenceEvent event, LeaveReason reason, const Entry& entry, bool account,
+                       const std::function<void()>& with_lock) {
+  // With the link down, no wait for the lock: our clients are registered
+  // again, as they are then, once it is back.
+  if (!up_) {
+    if (with_lock) with_lock();
+    if (event == PresenceEvent::Left) keep_unsent(entry, account, reason);
+    return;
+  }
+  std::lock_guard lock(cmd_mu_);
+  if (with_lock) with_lock();
+  if (!write_presence_locked(event, reason, entry, account) && event == PresenceEvent::Left) {
+    keep_unsent(entry, account, reason);
+  }
+}
+
 // One MULTI/EXEC: the hash, our set and the event go together, so that a
 // node reading the hash never misses the event of a change it lacks.
-void Cluster::presence(PresenceEvent event, LeaveReason reason, const Entry& entry) {
-  Bytes msg{'P', node_};
-  put_presence(msg, Presence{event, event == PresenceEvent::Left ? reason : LeaveReason::Bye, entry});
-  const Bytes e = entry_bytes(entry);
+bool Cluster::write_presence_locked(PresenceEvent event, LeaveReason reason, const Entry& entry,
+                                    bool account) {
+  if (cmd_ == nullptr || !up_) return false;
+  const std::uint64_t seq = ++seq_;
   const std::string id = id_text(entry.id), set = key_ + ":clients";
-  if (!up_) return;  // re-registered when the link is back; no wait for the lock
-  std::lock_guard lock(cmd_mu_);
-  if (cmd_ == nullptr || !up_) return;  // re-registered when the link is back
-  int n = 0;
+  Bytes msg{'P', node_};
+  put_record_head(msg, account, seq);
+  put_presence(msg, Presence{event, event == PresenceEvent::Left ? reason : LeaveReason::Bye, entry});
   redisAppendCommand(cmd_, "MULTI");
   if (event == PresenceEvent::Left) {
     redisAppendCommand(cmd_, "HDEL %s %s", kClients, id.c_str());
     redisAppendCommand(cmd_, "SREM %s %s", set.c_str(), id.c_str());
-    n = 2;
   } else {
+    const Bytes e = record_bytes(entry, account, seq);
     redisAppendCommand(cmd_, "HSET %s %s %b", kClients, id.c_str(), e.data(), e.size());
     redisAppendCommand(cmd_, "SADD %s %s", set.c_str(), id.c_str());
-    n = 2;
   }
   redisAppendCommand(cmd_, "PUBLISH %s %b", kPresence, msg.data(), msg.size());
   redisAppendCommand(cmd_, "EXEC");
-  for (int i = 0; i < n + 3; ++i) {
+  for (int i = 0; i < 5; ++i) {
     void* r = nullptr;
     if (redisGetReply(cmd_, &r) != REDIS_OK) {
       link_lost("presence", cmd_);
-      return;
+      return false;
     }
     freeReplyObject(r);
   }
+  return true;
+}
+
+// Bounded: a link down for long under heavy churn must not grow without
+// end; what does not fit is left to re-registering (LEFT CLOSED).
+void Cluster::keep_unsent(const Entry& entry, bool account, LeaveReason reason) {
+  constexpr std::size_t kMaxUnsent = 65536;
+  std::lock_guard lock(unsent_mu_);
+  if (unsent_.size() < kMaxUnsent) {
+    unsent_.push_back({entry, account, reason});
+  } else {
+    ++unsent_dropped_;
+  }
+}
+
+// Before re-registering, on every tick, and at stop: a LEFT for a client
+// the others never heard of changes nothing for them.
+void Cluster::send_unsent_locked() {
+  std::vector<Unsent> unsent;
+  {
+    std::lock_guard lock(unsent_mu_);
+    unsent.swap(unsent_);
+    if (unsent_dropped_ > 0) {
+      spdlog::warn("cluster: {} departures of our clients while the link was down are announced as "
+                   "CLOSED, not with their own reasons",
+                   unsent_dropped_);
+      unsent_dropped_ = 0;
+    }
+  }
+  std::size_t sent = 0;
+  while (sent < unsent.size() &&
+         write_presence_locked(PresenceEvent::Left, unsent[sent].reason, unsent[sent].entry,
+                               unsent[sent].account)) {
+    ++sent;
+  }
+  if (sent == unsent.size()) return;
+  std::lock_guard lock(unsent_mu_);  // the link went down again: keep the rest
+  unsent_.insert(unsent_.begin(), unsent.begin() + static_cast<std::ptrdiff_t>(sent), unsent.end());
 }
 
 bool Cluster::forward(std::uint32_t target, ByteView frame) {
@@ -432,7 +545,11 @@ void Cluster::after_connect() {
 // A third of the TTL: two refreshes may fail before the key expires.
 void Cluster::tick(Clock::time_point now) {
   next_tick_ = now + std::chrono::milliseconds(opts_.node_ttl_s * 1000 / 3);
-  refresh();
+  if (refresh()) {
+    // A departure that saw the link down while it was coming back up.
+    std::lock_guard lock(cmd_mu_);
+    send_unsent_locked();
+  }
   reap();
   if (full_sync_due_ && now >= full_sync_at_) {
     full_sync_due_ = false;
@@ -486,11 +603,16 @@ void Cluster::reap() {
 // in the snapshot or announced after the script.
 void Cluster::reregister() {
   std::lock_guard lock(cmd_mu_);
-  const std::vector<Entry> entries = sh_->registry.local_entries();
-  std::vector<std::string> args = {"EVAL", kReregisterScript, "0", std::to_string(node_)};
-  for (const Entry& e : entries) {
-    const Bytes b = entry_bytes(e);
-    args.push_back(id_text(e.id));
+  send_unsent_locked();
+  const std::vector<Registry::LocalClient> clients = sh_->registry.local_entries();
+  const std::uint64_t seq = ++seq_;
+  Bytes head;
+  put_record_head(head, false, seq);
+  std::vector<std::string> args = {"EVAL", kReregisterScript, "0", std::to_string(node_),
+                                   std::string(head.begin() + 1, head.end())};
+  for (const Registry::LocalClient& c : clients) {
+    const Bytes b = record_bytes(c.entry, c.account, seq);
+    args.push_back(id_text(c.entry.id));
     args.emplace_back(reinterpret_cast<const char*>(b.data()), b.size());
   }
   std::vector<const char*> argv;
@@ -504,33 +626,57 @@ void Cluster::reregister() {
 }
 
 // Rebuilds the replica from the hash; subscribers hear only the changes.
+// An entry the hash lacks may have a LEFT still on its way to us, which
+// must win (it has the real reason): so removals wait for a marker that
+// we publish to our own inbox right after reading the hash.  Redis sends a
+// subscriber its messages in the order it ran the PUBLISHes, so when the
+// marker arrives every event published before the read has been applied.
 void Cluster::sync(bool removals) {
   Reply r;
+  const std::uint64_t marker = ++sweep_marker_;
   {
     std::lock_guard lock(cmd_mu_);
     const char* argv[] = {"HGETALL", kClients};
     r.reset(command_locked(2, argv, nullptr));
+    if (removals && r && r->type == REDIS_REPLY_ARRAY) {
+      Bytes msg{'S'};
+      put_record_head(msg, false, marker);
+      const std::string mine = inbox(node_);
+      const char* pub[] = {"PUBLISH", mine.c_str(), reinterpret_cast<const char*>(msg.data())};
+      const std::size_t lens[] = {7, mine.size(), msg.size()};
+      Reply(command_locked(3, pub, lens));
+    }
   }
   if (!r || r->type != REDIS_REPLY_ARRAY) return;
-  std::map<std::uint32_t, Entry> seen;
+  std::map<std::uint32_t, Registry::RemoteClient> seen;
   for (std::size_t i = 0; i + 1 < r->elements; i += 2) {
-    Entry e;
-    if (!decode_entry(as_view(r->element[i + 1]), e) || is_local(e.id)) continue;
-    seen.emplace(e.id, std::move(e));
+    Registry::RemoteClient c;
+    if (!decode_record(as_view(r->element[i + 1]), c) || is_local(c.entry.id)) continue;
+    seen.emplace(c.entry.id, std::move(c));
   }
-  for (const auto& [id, e] : seen) {
+  for (const auto& [id, c] : seen) {
     PresenceEvent event{};
-    if (sh_->registry.remote_upsert(e, remote_key(e), event)) {
-      sh_->registry.publish_entry(event, LeaveReason::Bye, e);
+    if (sh_->registry.remote_upsert(c, remote_key(c.entry), event)) {
+      sh_->registry.publish_entry(event, LeaveReason::Bye, c.entry);
     }
   }
   if (!removals) return;
-  for (const auto& [id, e] : sh_->registry.remote_entries()) {
-    Entry gone;
-    if (!seen.contains(id) && sh_->registry.remote_remove(id, gone)) {
-      remote_left(gone, LeaveReason::NodeDown);
-    }
+  sweep_.clear();
+  for (const auto& [id, c] : sh_->registry.remote_entries()) {
+    if (!seen.contains(id)) sweep_.emplace(id, c.seq);
   }
+}
+
+// Our marker: what the hash lacked and no event has touched since is gone
+// without a word (its LEFT was lost while we were away, or a broker
+// restarted empty and its node never came back): NODE_DOWN.
+void Cluster::sweep(std::uint64_t marker) {
+  if (marker != sweep_marker_) return;
+  for (const auto& [id, seq] : sweep_) {
+    Entry gone;
+    if (sh_->registry.remote_remove(id, seq, gone)) remote_left(gone, LeaveReason::NodeDown);
+  }
+  sweep_.clear();
 }
 
 // Only when poll() said readable: the socket blocks (up to the timeout).
@@ -570,22 +716,20 @@ void Cluster::on_message(std::string_view channel, std::string_view payload) {
 // Events about our own clients (ours, or a reaper's about us while we were
 // frozen) are not for the replica.
 void Cluster::on_presence(std::string_view payload) {
+  Registry::RemoteClient c;
   Presence p;
-  if (payload.size() < 2 || payload[0] != 'P' ||
-      decode_presence(ByteView(reinterpret_cast<const std::uint8_t*>(payload.data()) + 2,
-                               payload.size() - 2),
-                      p) != Status::Ok ||
-      is_local(p.entry.id)) {
+  if (payload.size() < 2 || payload[0] != 'P' || !decode_event(payload.substr(2), c, p) ||
+      is_local(c.entry.id)) {
     return;
   }
   if (p.event == PresenceEvent::Left) {
     Entry gone;
-    if (sh_->registry.remote_remove(p.entry.id, gone)) remote_left(gone, p.reason);
+    if (sh_->registry.remote_remove(c.entry.id, c.seq, gone)) remote_left(gone, p.reason);
     return;
   }
   PresenceEvent event{};
-  if (sh_->registry.remote_upsert(p.entry, remote_key(p.entry), event)) {
-    sh_->registry.publish_entry(event, LeaveReason::Bye, p.entry);
+  if (sh_->registry.remote_upsert(c, remote_key(c.entry), event)) {
+    sh_->registry.publish_entry(event, LeaveReason::Bye, c.entry);
   }
 }
 
@@ -597,6 +741,10 @@ void Cluster::remote_left(const Entry& gone, LeaveReason reason) {
 }
 
 void Cluster::on_inbox(std::string_view payload) {
+  if (payload[0] == 'S' && payload.size() == kRecordHead + 1) {
+    sweep(read_u64(payload, 2));
+    return;
+  }
   if (payload.size() < 5) return;
   const std::uint32_t n = read_u32(payload, 1);
   switch (payload[0]) {

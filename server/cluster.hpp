@@ -5,13 +5,23 @@
 //                              SET NX at start, so two processes cannot share N
 //   sockchat:nodes             set of node ids that registered
 //   sockchat:node:N:clients    set of node N's client ids (decimal)
-//   sockchat:clients           hash: client id -> its `entry` bytes
+//   sockchat:clients           hash: client id -> its record: u8 flags
+//                              (0x01: signed in), u64 sequence number, the
+//                              `entry` bytes
 // Channels:
-//   sockchat:presence          'P', u8 origin node (0: a script), then a
+//   sockchat:presence          'P', u8 origin node (0: a script), the
+//                              record's flags and sequence number, then a
 //                              PRESENCE payload (event, reason, entry)
 //   sockchat:node:N:inbox      to node N: 'M' u32 target + a whole MESSAGE
 //                              frame; 'A' u32 message id (the target ACKed);
-//                              'F' u32 message id + text (it never will)
+//                              'F' u32 message id + text (it never will);
+//                              'S' u8 0 + u64, node N's own sync marker
+//
+// Sequence numbers: a node numbers the states of its clients it publishes
+// (from the clock at start, then +1 under cmd_mu_), and the scripts reuse
+// a client's stored number for its LEFT; a replica ignores a state older
+// than the one it holds, so a snapshot read after a reconnect and the
+// events queued behind it can be applied in either order.
 //
 // Ids: node id in the high 8 bits, a per-node counter in the low 24, so
 // neither client nor message ids need a round trip.
@@ -34,14 +44,18 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <functional>
+#include <map>
 #include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
+#include <vector>
 
 #include "common/codec.hpp"
 #include "server/delivery.hpp"
 #include "server/options.hpp"
+#include "server/registry.hpp"
 
 struct redisContext;
 struct redisReply;
@@ -69,8 +83,13 @@ class Cluster {
   bool is_local(std::uint32_t id) const { return (id >> 24) == node_; }
   bool link_up() const { return up_.load(std::memory_order_relaxed); }
 
-  // Client threads.  Presence of one of our clients, for the other nodes.
-  void presence(PresenceEvent event, LeaveReason reason, const Entry& entry);
+  // Client threads.  Presence of one of our clients, for the other nodes;
+  // `account`: it is signed in.  `with_lock` (a client leaving: its removal
+  // from the Registry) runs under cmd_mu_, which reregister() holds while it
+  // snapshots the Registry, so that a re-register cannot slip in between
+  // and announce the client as LEFT CLOSED before its real LEFT.
+  void presence(PresenceEvent event, LeaveReason reason, const Entry& entry, bool account,
+                const std::function<void()>& with_lock = {});
   // A MESSAGE frame for `target` on another node; false when it cannot get
   // there (no subscriber on that node's channel, or the link is down).
   bool forward(std::uint32_t target, ByteView frame);
@@ -83,6 +102,14 @@ class Cluster {
     Clock::time_point deadline;
     std::uint32_t message_id;
   };
+  // A LEFT of ours that could not be published (the link was down): kept,
+  // so that the other nodes hear the real reason once the link is back,
+  // rather than the CLOSED that re-registering would guess.
+  struct Unsent {
+    Entry entry;
+    bool account;
+    LeaveReason reason;
+  };
 
   void run();
   bool connect_all();
@@ -93,10 +120,14 @@ class Cluster {
   long long publish(const std::string& channel, const Bytes& message);
   redisReply* command_locked(int argc, const char** argv, const std::size_t* lens);
   void tick(Clock::time_point now);
+  void keep_unsent(const Entry& entry, bool account, LeaveReason reason);
+  void send_unsent_locked();
+  bool write_presence_locked(PresenceEvent event, LeaveReason reason, const Entry& entry, bool account);
   bool refresh();
   void reap();
   void reregister();
   void sync(bool removals);
+  void sweep(std::uint64_t marker);
   void read_subscription();
   void drain_subscription();
   void on_message(std::string_view channel, std::string_view payload);
@@ -119,6 +150,10 @@ class Cluster {
   redisContext* sub_ = nullptr;  // cluster thread only
   std::atomic<bool> up_{false};
   bool claimed_ = false;  // the node id is ours to give back (under cmd_mu_)
+  std::uint64_t seq_;     // the last sequence number we published (under cmd_mu_)
+  std::mutex unsent_mu_;  // guards unsent_; taken after cmd_mu_
+  std::vector<Unsent> unsent_;
+  std::uint64_t unsent_dropped_ = 0;  // over kMaxUnsent, left to re-registering
   std::atomic<bool> stopping_{false};
   int wake_fd_ = -1;
   std::thread thread_;
@@ -128,6 +163,8 @@ class Cluster {
   Clock::time_point next_tick_{};
   Clock::time_point full_sync_at_{};
   bool full_sync_due_ = false;
+  std::uint64_t sweep_marker_ = 0;              // the last marker sync() published
+  std::map<std::uint32_t, std::uint64_t> sweep_;  // id -> sequence number: removed at the marker
   std::chrono::milliseconds backoff_{100};
   std::string connect_error_;  // the last reason reconnecting failed, logged once
 };

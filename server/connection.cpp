@@ -12,6 +12,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/net.hpp"
+#include "server/cluster.hpp"
 
 namespace sc::server {
 namespace {
@@ -562,7 +563,14 @@ void Connection::leave(LeaveReason reason) {
     }
     return;
   }
-  sh_.registry.remove(id());
+  if (sh_.cluster != nullptr) {
+    // Out of the registry and announced to the other nodes under one lock
+    // (Cluster::presence).
+    sh_.cluster->presence(PresenceEvent::Left, reason, peer_->entry(), signed_in_,
+                          [this] { sh_.registry.remove(id()); });
+  } else {
+    sh_.registry.remove(id());
+  }
   peer_->retire();
   sh_.clients.fetch_sub(1, std::memory_order_relaxed);
   const std::vector<Pending> failed = sh_.deliveries.take_all_for(id());
@@ -572,7 +580,7 @@ void Connection::leave(LeaveReason reason) {
   }
   sends_.clear();
   sends_head_ = 0;
-  announce(PresenceEvent::Left, reason);
+  sh_.registry.publish(PresenceEvent::Left, reason, *peer_);  // the other nodes know
   spdlog::info("client {} ({}) left: {}", id(), format_addr(peer_->entry().addr),
                leave_reason_name(static_cast<std::uint8_t>(reason)));
 }

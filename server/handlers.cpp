@@ -62,7 +62,7 @@ void settle_failed(Shared& sh, const Pending& p, std::string_view why) {
 
 void Connection::announce(PresenceEvent event, LeaveReason reason) {
   sh_.registry.publish(event, reason, *peer_);
-  if (sh_.cluster != nullptr) sh_.cluster->presence(event, reason, peer_->entry());
+  if (sh_.cluster != nullptr) sh_.cluster->presence(event, reason, peer_->entry(), signed_in_);
 }
 
 double request_cost(const Frame& f) {

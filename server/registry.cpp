@@ -47,7 +47,7 @@ NickResult Registry::set_nick(Peer& peer, std::string_view nick, std::string key
   if (peer.entry_.nick == nick) return NickResult::Unchanged;
   auto it = nicks_.find(key);
   if (it != nicks_.end() && it->second != peer.id()) return NickResult::InUse;
-  if (signed_in_.contains(key) || remote_key_count_.contains(key)) return NickResult::InUse;
+  if (signed_in_.contains(key) || remote_holders_.contains(key)) return NickResult::InUse;
   if (auto old = keys_.find(peer.id()); old != keys_.end()) nicks_.erase(old->second);
   nicks_[key] = peer.id();
   keys_[peer.id()] = std::move(key);
@@ -60,7 +60,7 @@ bool Registry::key_taken(const std::string& key, std::uint32_t self) const {
   std::lock_guard lock(mu_);
   auto it = nicks_.find(key);
   return (it != nicks_.end() && it->second != self) || signed_in_.contains(key) ||
-         remote_key_count_.contains(key);
+         remote_holders_.contains(key);
 }
 
 SignInResult Registry::sign_in(const std::shared_ptr<Peer>& peer, std::string_view account,
@@ -68,6 +68,7 @@ SignInResult Registry::sign_in(const std::shared_ptr<Peer>& peer, std::string_vi
   std::lock_guard lock(mu_);
   auto it = nicks_.find(key);
   if (it != nicks_.end() && it->second != peer->id()) return SignInResult::InUse;
+  if (remote_guests_.contains(key)) return SignInResult::InUse;  // a guest on another node
   if (auto old = keys_.find(peer->id()); old != keys_.end()) {
     nicks_.erase(old->second);
     keys_.erase(old);
@@ -104,7 +105,7 @@ std::shared_ptr<const ListPayload> Registry::list() const {
     has_remote = !remote_.empty();
     entries.reserve(peers_.size() + remote_.size());
     for (const auto& [id, peer] : peers_) entries.push_back(peer->entry_);
-    for (const auto& [id, e] : remote_) entries.push_back(e);
+    for (const auto& [id, c] : remote_) entries.push_back(c.entry);
   }
   // Ours and the other nodes' ids interleave (the node is in the high bits).
   if (has_remote) {
@@ -175,35 +176,51 @@ void Registry::publish_about(PresenceEvent event, LeaveReason reason, const Peer
   for (const auto& p : to) p->post(frame);
 }
 
+namespace {
+
+void count_down(std::unordered_map<std::string, std::uint32_t>& counts, const std::string& key) {
+  auto it = counts.find(key);
+  if (it != counts.end() && --it->second == 0) counts.erase(it);
+}
+
+}  // namespace
+
 void Registry::forget_remote_key_locked(std::uint32_t id) {
   auto k = remote_keys_.find(id);
   if (k == remote_keys_.end()) return;
-  if (--remote_key_count_[k->second] == 0) remote_key_count_.erase(k->second);
+  count_down(remote_holders_, k->second.key);
+  if (!k->second.account) count_down(remote_guests_, k->second.key);
   remote_keys_.erase(k);
 }
 
-bool Registry::remote_upsert(const Entry& e, std::string key, PresenceEvent& event) {
+void Registry::note_remote_key_locked(std::uint32_t id, std::string key, bool account) {
+  forget_remote_key_locked(id);
+  if (key.empty()) return;
+  ++remote_holders_[key];
+  if (!account) ++remote_guests_[key];
+  remote_keys_.emplace(id, RemoteKey{std::move(key), account});
+}
+
+bool Registry::remote_upsert(const RemoteClient& c, std::string key, PresenceEvent& event) {
   std::lock_guard lock(mu_);
-  auto [it, added] = remote_.try_emplace(e.id, e);
+  auto [it, added] = remote_.try_emplace(c.entry.id, c);
   if (!added) {
-    if (it->second == e) return false;
-    it->second = e;
+    if (it->second.seq >= c.seq) return false;  // older than what we hold
+    const bool changed = it->second.entry != c.entry || it->second.account != c.account;
+    it->second = c;
+    if (!changed) return false;
   }
-  forget_remote_key_locked(e.id);
-  if (!key.empty()) {
-    ++remote_key_count_[key];
-    remote_keys_.emplace(e.id, std::move(key));
-  }
+  note_remote_key_locked(c.entry.id, std::move(key), c.account);
   event = added ? PresenceEvent::Joined : PresenceEvent::Renamed;
   ++generation_;
   return true;
 }
 
-bool Registry::remote_remove(std::uint32_t id, Entry& gone) {
+bool Registry::remote_remove(std::uint32_t id, std::uint64_t seq, Entry& gone) {
   std::lock_guard lock(mu_);
   auto it = remote_.find(id);
-  if (it == remote_.end()) return false;
-  gone = std::move(it->second);
+  if (it == remote_.end() || it->second.seq > seq) return false;
+  gone = std::move(it->second.entry);
   remote_.erase(it);
   forget_remote_key_locked(id);
   ++generation_;
@@ -215,16 +232,16 @@ bool Registry::remote_contains(std::uint32_t id) const {
   return remote_.contains(id);
 }
 
-std::map<std::uint32_t, Entry> Registry::remote_entries() const {
+std::map<std::uint32_t, Registry::RemoteClient> Registry::remote_entries() const {
   std::lock_guard lock(mu_);
   return remote_;
 }
 
-std::vector<Entry> Registry::local_entries() const {
-  std::vector<Entry> out;
+std::vector<Registry::LocalClient> Registry::local_entries() const {
+  std::vector<LocalClient> out;
   std::lock_guard lock(mu_);
   out.reserve(peers_.size());
-  for (const auto& [id, peer] : peers_) out.push_back(peer->entry_);
+  for (const auto& [id, peer] : peers_) out.push_back({peer->entry_, account_keys_.contains(id)});
   return out;
 }
 

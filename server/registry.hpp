@@ -70,25 +70,41 @@ class Registry {
 
   // --- Clients of other nodes (--cluster; see server/cluster.hpp) -------
   // A replica kept by the cluster thread from the other nodes' presence
-  // events: LIST shows these entries beside ours, and SEND to one of them
-  // goes through the broker.  Applying an event that changes nothing (a
-  // JOINED for an entry already known as it is, a LEFT for an unknown id)
-  // returns false, so that subscribers hear each event exactly once
-  // however often a node re-announces its clients.
+  // events and snapshots: LIST shows these entries beside ours, and SEND to
+  // one of them goes through the broker.  Each state carries its origin
+  // node's sequence number, so that a snapshot read after a reconnect and
+  // an older event still queued behind it can come in either order: what
+  // is older than the replica's state is ignored.  Applying what changes
+  // nothing (a JOINED for an entry already known as it is, a LEFT for an
+  // unknown id) returns false, so that subscribers hear each event exactly
+  // once however often a node re-announces its clients.
   // `key` is the nick's comparison key (empty for no nick): a guest here
-  // cannot take a nick another node's client holds, as far as this replica
+  // cannot take a nick another node's client holds, nor sign in to an
+  // account whose name another node's guest holds, as far as this replica
   // knows (two nodes renaming at the same instant may both succeed).
-  bool remote_upsert(const Entry& e, std::string key, PresenceEvent& event);
-  bool remote_remove(std::uint32_t id, Entry& gone);
+  struct RemoteClient {
+    Entry entry;
+    std::uint64_t seq = 0;  // its node's sequence number of this state
+    bool account = false;   // signed in: its nick is an account's name
+    bool operator==(const RemoteClient&) const = default;
+  };
+  bool remote_upsert(const RemoteClient& c, std::string key, PresenceEvent& event);
+  // Removes `id` unless the replica holds a newer state than `seq`.
+  bool remote_remove(std::uint32_t id, std::uint64_t seq, Entry& gone);
   bool remote_contains(std::uint32_t id) const;
-  std::map<std::uint32_t, Entry> remote_entries() const;
-  // Our own clients' entries, ascending by id.
-  std::vector<Entry> local_entries() const;
+  std::map<std::uint32_t, RemoteClient> remote_entries() const;
+  // Our own clients, ascending by id, and whether each is signed in.
+  struct LocalClient {
+    Entry entry;
+    bool account = false;
+  };
+  std::vector<LocalClient> local_entries() const;
   // Sends a PRESENCE indication about another node's client.
   void publish_entry(PresenceEvent event, LeaveReason reason, const Entry& subject);
 
  private:
   void forget_remote_key_locked(std::uint32_t id);
+  void note_remote_key_locked(std::uint32_t id, std::string key, bool account);
   void publish_about(PresenceEvent event, LeaveReason reason, const Peer* peer, const Entry* entry);
   void fan_out_locked(PresenceEvent event, LeaveReason reason, const Entry& subject, Bytes& frame,
                       std::vector<std::shared_ptr<Peer>>& to) const;
@@ -105,9 +121,14 @@ class Registry {
   // key to one client only.
   std::unordered_map<std::string, std::uint32_t> signed_in_;
   std::unordered_map<std::uint32_t, std::string> account_keys_;
-  std::map<std::uint32_t, Entry> remote_;  // other nodes' clients
-  std::unordered_map<std::uint32_t, std::string> remote_keys_;     // id -> nick key
-  std::unordered_map<std::string, std::uint32_t> remote_key_count_;  // nick key -> holders
+  std::map<std::uint32_t, RemoteClient> remote_;  // other nodes' clients
+  struct RemoteKey {
+    std::string key;
+    bool account = false;
+  };
+  std::unordered_map<std::uint32_t, RemoteKey> remote_keys_;   // id -> its nick's key
+  std::unordered_map<std::string, std::uint32_t> remote_holders_;  // nick key -> holders
+  std::unordered_map<std::string, std::uint32_t> remote_guests_;   // the guests among them
   std::uint64_t generation_ = 0;  // bumped by every change LIST shows
   mutable std::shared_ptr<const ListPayload> list_;       // of list_generation_
   mutable std::uint64_t list_generation_ = ~std::uint64_t{0};

@@ -36,11 +36,11 @@ from scredis import Redis  # noqa: E402
 from scserver import Server  # noqa: E402
 
 SERVER, MODE = sys.argv[1], sys.argv[2]
-LIST, SEND, NICK, ACK, SUBSCRIBE = 3, 4, 6, 7, 8
+LIST, SEND, NICK, ACK, SUBSCRIBE, BYE, AUTH = 3, 4, 6, 7, 8, 9, 10
 MESSAGE, PRESENCE = 65, 66
 OK, NOT_DELIVERED, NICK_IN_USE = 0, 4, 16
 JOINED, LEFT, RENAMED = 1, 2, 3
-NODE_DOWN = 6
+SERVER_SHUTDOWN, NODE_DOWN = 5, 6
 CLUSTERED = 0x04
 TTL = 3
 tally = Tally()
@@ -166,16 +166,28 @@ def converged(clients, expect, timeout=8.0):
         time.sleep(0.1)
 
 
-def redis_publish(redis, channel, payload):
-    """PUBLISH over RESP on the broker's socket (binary-safe); the receivers."""
-    args = [b"PUBLISH", channel.encode(), payload]
+def redis_call(redis, *args):
+    """One command over RESP on the broker's socket (binary-safe): an
+    integer reply as int, a bulk string as bytes (None for nil)."""
+    args = [a if isinstance(a, bytes) else a.encode() for a in args]
     cmd = b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
     with socket.socket(socket.AF_UNIX) as s:
         s.settimeout(5)
         s.connect(redis.sock)
         s.sendall(cmd)
-        reply = s.recv(64)
-    return int(reply[1:].split(b"\r\n")[0])
+        reply = s.recv(65536)
+    head, _, rest = reply.partition(b"\r\n")
+    if head[:1] == b":":
+        return int(head[1:])
+    if head[:1] == b"$":
+        n = int(head[1:])
+        return None if n < 0 else rest[:n]
+    raise AssertionError(f"unexpected Redis reply {reply!r}")
+
+
+def redis_publish(redis, channel, payload):
+    """PUBLISH; the number of receivers."""
+    return redis_call(redis, "PUBLISH", channel, payload)
 
 
 def send(client, target, text):
@@ -352,7 +364,60 @@ def test_broker(redis, nodes, notify):
     check(all(lst == sorted(ids) for lst in lists), f"the thawed node's client is back: {lists}")
     events = sub.presence()
     check(events == [(JOINED, 0, c.id)], f"and joined once: {events}")
-    for x in (sub, a, a2, b, c):
+
+    # Sequence numbers: a presence event older than the state a node holds
+    # (what a snapshot read after a reconnect meets in the events queued
+    # behind it) changes nothing.  c's record: flags, u64 seq, then entry.
+    record = redis_call(redis, "HGET", "sockchat:clients", str(c.id))
+    check(record is not None and len(record) > 9, f"c's record is in Redis: {record!r}")
+    seq = struct.unpack_from(">Q", record, 1)[0]
+    _i, _n, nick_at = parse_entry(record[9:], 0)
+    before_nick = record[9:9 + nick_at - 1 - len(_n.encode())]  # the entry up to its nick
+    stale = (b"P\x00" + record[:1] + struct.pack(">Q", seq - 1) + bytes([RENAMED, 0]) +
+             before_nick + b"\x05stale")
+    check(redis_publish(redis, "sockchat:presence", stale) >= 3, "an old RENAMED published")
+    check(c.call(NICK, b"fresh")[2] == OK, "c renames itself for real")
+    f = sub.wait(lambda f: f[0] == INDICATION and f[1] == PRESENCE and f[4][0] == RENAMED)
+    check(f is not None and f[4].endswith(b"\x05fresh"),
+          f"the first RENAMED heard is the real one, not the older state: {f and f[4]!r}")
+    events = sub.presence()
+    check(events == [], f"and nothing else: {events}")
+
+    # A client that leaves while its node's link is down (the broker
+    # frozen): the other nodes hear its LEFT with its own reason (BYE) once
+    # the link is back, not the CLOSED that re-registering would guess.
+    d = Client(nodes[2].port)
+    converged([sub], ids + [d.id])
+    os.kill(redis.proc.pid, signal.SIGSTOP)
+    try:
+        # d's rename waits 250 ms for the broker, then node 3 marks its link
+        # down (the rename, already written, runs when the broker thaws).
+        check(d.call(NICK, b"dee") is not None, "d renames itself while the broker is frozen")
+        check(c.call(BYE) is not None, "then c says BYE")
+        c.close()
+        time.sleep(0.2)
+    finally:
+        os.kill(redis.proc.pid, signal.SIGCONT)
+    f = sub.wait(lambda f: f[0] == INDICATION and f[1] == PRESENCE and f[4][0] == LEFT, TTL + 2)
+    check(f is not None and f[4][1] == 0 and struct.unpack_from(">I", f[4], 2)[0] == c.id,
+          f"c's LEFT BYE heard once node 3's link is back: {f and f[4][:6]!r}")
+    # A node that stops: its clients' LEFTs (SERVER_SHUTDOWN), once each,
+    # and nothing of it left in Redis.
+    converged([sub], ids[:-1] + [d.id])
+    sub.presence()
+    check(nodes[2].stop() == 0, "node 3 stops cleanly")
+    f = sub.wait(lambda f: f[0] == INDICATION and f[1] == PRESENCE and f[4][0] == LEFT, TTL)
+    check(f is not None and f[4][1] == SERVER_SHUTDOWN and struct.unpack_from(">I", f[4], 2)[0] == d.id,
+          f"d's LEFT SERVER_SHUTDOWN: {f and f[4][:6]!r}")
+    time.sleep(TTL / 3 + 0.5)  # a reap round: nothing more may come
+    events = sub.presence()
+    check(events == [], f"and nothing else: {events}")
+    check(redis_call(redis, "HGET", "sockchat:clients", str(d.id)) is None and
+          redis_call(redis, "EXISTS", "sockchat:node:3") == 0 and
+          redis_call(redis, "EXISTS", "sockchat:node:3:clients") == 0,
+          "node 3 left nothing behind in Redis")
+    d.close()
+    for x in (sub, a, a2, b):
         x.close()
 
 
@@ -361,6 +426,28 @@ def refused(*args):
     r = subprocess.run([SERVER, "--bind", "127.0.0.1", "--port", "0", *args],
                        capture_output=True, text=True, timeout=10)
     return r.returncode, r.stderr.strip()
+
+
+def auth_payload(account, password):
+    return bytes([len(account)]) + account.encode() + password.encode()
+
+
+def test_sign_in(a, b):
+    """a on node 1 (which has the account carol), b a guest on node 2."""
+    check(a.call(SUBSCRIBE, b"\x01")[2] == OK, "a subscribes")
+    renamed = lambda f: f[0] == INDICATION and f[1] == PRESENCE and f[4][0] == RENAMED  # noqa: E731
+    check(b.call(NICK, b"carol")[2] == OK, "a guest on node 2 calls itself carol")
+    check(a.wait(renamed) is not None, "node 1 heard the rename")
+    r = a.call(AUTH, auth_payload("carol", "pw-carol"))
+    check(r is not None and r[2] == NICK_IN_USE,
+          f"signing in as carol on node 1 while node 2's guest holds the name: NICK_IN_USE ({r and r[2]})")
+    check(b.call(NICK, b"bob")[2] == OK, "the guest renames itself")
+    check(a.wait(renamed) is not None, "node 1 heard that rename too")
+    r = a.call(AUTH, auth_payload("carol", "pw-carol"))
+    check(r is not None and r[2] == OK, f"then carol signs in ({r and r[2]})")
+    r = b.call(NICK, b"Carol")
+    check(r is not None and r[2] == NICK_IN_USE, "and node 2's guests cannot take the name back")
+    a.presence()
 
 
 def test_auth(directory):
@@ -388,10 +475,21 @@ def test_auth(directory):
               f"a password in the URL is never shown: {rc} {err!r}")
         rc, err = refused("--cluster", f"redis://u:{password}@nowhere", "--node-id", "1")
         check(rc == 2 and password not in err, f"a bad URL's password is not echoed: {rc} {err!r}")
-        nodes = [start_node(redis, n, "--cluster-password-file", good) for n in (1, 2)]
+        # Node 1 has an account carol (guests allowed), node 2 none: a guest
+        # there may call itself carol, which must keep carol from signing
+        # in on node 1 while it does, as on one server.
+        hashed = subprocess.run(["openssl", "passwd", "-6", "-salt", "clustert", "pw-carol"],
+                                capture_output=True, text=True, check=True).stdout.strip()
+        accounts = os.path.join(directory, "accounts")
+        with open(accounts, "w") as f:
+            f.write(f"carol:{hashed}\n")
+        nodes = [start_node(redis, 1, "--cluster-password-file", good, "--accounts", accounts,
+                            "--allow-guests"),
+                 start_node(redis, 2, "--cluster-password-file", good)]
         a, b = Client(nodes[0].port), Client(nodes[1].port)
         lists = converged([a, b], [a.id, b.id])
         check(lists == [sorted([a.id, b.id])] * 2, f"two nodes with a password: {lists}")
+        test_sign_in(a, b)
         redis.kill()
         redis.start()
         # LIST alone would still show a and b from the replica: a client
