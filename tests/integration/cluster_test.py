@@ -7,7 +7,9 @@ usage: cluster_test.py SOCKCHATD nodes|broker|auth
   nodes:  ids, HELLO's CLUSTERED flag, LIST identical on every node,
           presence once per event, cross-node SEND with the end-to-end ACK,
           1,000 pipelined SENDs in order, NOT_DELIVERED after the timeout,
-          a node id in use refused, kill -9 of a node
+          a node id in use refused, kill -9 of a node; nodes restarted
+          (after kill -9 and after SIGTERM) hand out ids beyond their
+          previous run's
   broker: the broker killed (local service goes on, remote SEND fails at
           once) and restarted empty (the cluster converges, subscribers
           hear no spurious events), a node frozen past its TTL comes back
@@ -186,6 +188,41 @@ def is_message(f):
     return f[0] == INDICATION and f[1] == MESSAGE
 
 
+def acked_send(sender, target, text):
+    """A SEND the target ACKs: its message id (the MESSAGE's and the OK's),
+    or None when either is missing or they differ."""
+    rid = send(sender, target.id, text)
+    m = target.wait(is_message)
+    if m is None:
+        return None
+    target.call(ACK, struct.pack(">I", m[3]))
+    r = sender.wait(lambda f: f[0] == RESPONSE and f[3] == rid)
+    ok = r is not None and r[2] == OK and struct.unpack(">I", r[4])[0] == m[3]
+    return m[3] if ok else None
+
+
+def low24(ident):
+    return ident & 0xffffff
+
+
+def check_restarted(redis, nodes, i, issued, message_id, how):
+    """Starts node i + 1 again with its node id (its process has ended or
+    is stopped here): a new client's id and a SEND's message id must lie
+    beyond every one the previous run handed out (sockchatd(8) CLUSTER)."""
+    nodes[i].stop()
+    nodes[i] = start_node(redis, i + 1)
+    x, y = Client(nodes[i].port), Client(nodes[i].port)
+    check(x.id >> 24 == i + 1 and low24(x.id) > max(map(low24, issued)),
+          f"{how}: node {i + 1}'s new client id {x.id:#x} is beyond its previous run's "
+          f"{[hex(j) for j in issued]}")
+    mid = acked_send(x, y, "after the restart")
+    check(mid is not None and mid >> 24 == i + 1 and low24(mid) > low24(message_id),
+          f"{how}: node {i + 1}'s new message id {mid and hex(mid)} is beyond its previous "
+          f"run's {message_id and hex(message_id)}")
+    x.close()
+    y.close()
+
+
 def test_nodes(redis, nodes):
     subs = [Client(n.port) for n in nodes]
     # Every node knows every subscriber before any subscribes: a JOINED for
@@ -270,6 +307,10 @@ def test_nodes(redis, nodes):
     check(dup.returncode == 1 and "node id 2 is in use" in dup.stderr,
           f"a second node 2 refuses to start: {dup.returncode} {dup.stderr.strip()!r}")
 
+    # A message id from nodes 2 and 3 each, for after their restarts.
+    before = {i: acked_send(clients[2 * i - 2], clients[2 * i - 1], "before the restart") for i in (2, 3)}
+    check(all(before.values()), f"SENDs on nodes 2 and 3 answered OK: {before}")
+
     gone = [subs[2].id, clients[4].id, clients[5].id]
     for c in subs + clients:
         c.presence()
@@ -288,6 +329,13 @@ def test_nodes(redis, nodes):
         left = [(e, r, i) for e, r, i in s.presence()]
         check(sorted(left) == sorted((LEFT, NODE_DOWN, i) for i in gone),
               f"subscriber {s.id:#x}: one LEFT NODE_DOWN per client of the dead node: {left}")
+
+    # Its clients were reaped, so its liveness key has expired (--node-ttl
+    # after the kill): node 3 can start again with its id at once.
+    check_restarted(redis, nodes, 2, gone, before[3], "after kill -9")
+    rc = nodes[1].stop()
+    check(rc == 0, f"node 2 stops on SIGTERM with status {rc}")
+    check_restarted(redis, nodes, 1, [subs[1].id, clients[2].id, clients[3].id], before[2], "after SIGTERM")
     for c in subs + clients:
         c.close()
 
