@@ -50,8 +50,8 @@ class IdCounter {
     std::uint32_t v = next_.load(std::memory_order_relaxed);
     while (!next_.compare_exchange_weak(v, id_advance(v, 1), std::memory_order_relaxed)) {
     }
-    if (id_distance(mark_.load(std::memory_order_relaxed), v) >= block_ / 2 &&
-        !asked_.exchange(true, std::memory_order_relaxed) && on_half_) {
+    const std::uint32_t taken = id_distance(mark_.load(std::memory_order_relaxed), v) + 1;
+    if (taken >= block_ / 2 && !asked_.exchange(true, std::memory_order_relaxed) && on_half_) {
       on_half_();
     }
     return v;

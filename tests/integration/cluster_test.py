@@ -9,7 +9,7 @@ usage: cluster_test.py SOCKCHATD nodes|broker|auth
           1,000 pipelined SENDs in order, NOT_DELIVERED after the timeout,
           a node id in use refused, kill -9 of a node; nodes restarted
           (after kill -9 and after SIGTERM) hand out ids beyond their
-          previous run's
+          previous run's; counters at the top of their range wrap to 1
   broker: the broker killed (local service goes on, remote SEND fails at
           once) and restarted empty (the cluster converges, subscribers
           hear no spurious events), a node frozen past its TTL comes back
@@ -168,15 +168,20 @@ def converged(clients, expect, timeout=8.0):
         time.sleep(0.1)
 
 
-def redis_publish(redis, channel, payload):
-    """PUBLISH over RESP on the broker's socket (binary-safe); the receivers."""
-    args = [b"PUBLISH", channel.encode(), payload]
+def redis_call(redis, *args):
+    """One command over RESP on the broker's socket (binary-safe); the raw reply."""
+    args = [a if isinstance(a, bytes) else str(a).encode() for a in args]
     cmd = b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
     with socket.socket(socket.AF_UNIX) as s:
         s.settimeout(5)
         s.connect(redis.sock)
         s.sendall(cmd)
-        reply = s.recv(64)
+        return s.recv(4096)
+
+
+def redis_publish(redis, channel, payload):
+    """PUBLISH; the number of receivers."""
+    reply = redis_call(redis, "PUBLISH", channel, payload)
     return int(reply[1:].split(b"\r\n")[0])
 
 
@@ -221,6 +226,24 @@ def check_restarted(redis, nodes, i, issued, message_id, how):
           f"run's {message_id and hex(message_id)}")
     x.close()
     y.close()
+
+
+def check_wrap(redis, nodes):
+    """Node 4 starts from counters at the top of their range, put into its
+    ids hash: client and message ids go on at 1, never 0."""
+    redis_call(redis, "HSET", "sockchat:node:4:ids", "client", 0xfffffe, "message", 0xffffff)
+    nodes.append(start_node(redis, 4))
+    xs = [Client(nodes[-1].port) for _ in range(3)]
+    got = [x.id for x in xs]
+    check(got == [0x4fffffe, 0x4ffffff, 0x4000001], f"client ids wrap past 0xffffff to 1: {list(map(hex, got))}")
+    got = [acked_send(xs[0], xs[1], "wrap") for _ in range(2)]
+    check(got == [0x4ffffff, 0x4000001], f"message ids wrap past 0xffffff to 1: {[g and hex(g) for g in got]}")
+    # 0xfffffe + 4096 wrapped (the start's write) up to 2 + 4096 (a tick's
+    # after the third client): a block beyond what was handed out.
+    stored = int(redis_call(redis, "HGET", "sockchat:node:4:ids", "client").split(b"\r\n")[1])
+    check(4095 <= stored <= 4098, f"the reservation wrapped too: {stored}")
+    for x in xs:
+        x.close()
 
 
 def test_nodes(redis, nodes):
@@ -336,6 +359,7 @@ def test_nodes(redis, nodes):
     rc = nodes[1].stop()
     check(rc == 0, f"node 2 stops on SIGTERM with status {rc}")
     check_restarted(redis, nodes, 1, [subs[1].id, clients[2].id, clients[3].id], before[2], "after SIGTERM")
+    check_wrap(redis, nodes)
     for c in subs + clients:
         c.close()
 
