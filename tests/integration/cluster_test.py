@@ -12,7 +12,8 @@ usage: cluster_test.py SOCKCHATD nodes|broker|auth
           previous run's; counters at the top of their range wrap to 1
   broker: the broker killed (local service goes on, remote SEND fails at
           once) and restarted empty (the cluster converges, subscribers
-          hear no spurious events), a node frozen past its TTL comes back
+          hear no spurious events, every node writes its ids hash back), a
+          node frozen past its TTL comes back
   auth:   a redis-server with --requirepass: no password, a wrong one
           (--cluster-password-file) and one in the URL refused at start
           with exit 1 and the password never shown; the right one serves
@@ -177,6 +178,12 @@ def redis_call(redis, *args):
         s.connect(redis.sock)
         s.sendall(cmd)
         return s.recv(4096)
+
+
+def redis_hget_int(redis, key, field):
+    """HGET as a number; None when the field is absent."""
+    reply = redis_call(redis, "HGET", key, field)
+    return None if reply.startswith(b"$-1") else int(reply.split(b"\r\n")[1])
 
 
 def redis_publish(redis, channel, payload):
@@ -395,6 +402,16 @@ def test_broker(redis, nodes, notify):
     t0 = time.monotonic()
     lists = converged([sub, b, c], ids, 10)
     check(all(lst == sorted(ids) for lst in lists), f"converged after a restart: {lists}")
+    # The ids hashes went with the broker's data: each node writes its own
+    # back once reconnected, beyond the ids it handed out.
+    deadline = time.monotonic() + 10
+    while True:
+        stored = {n: redis_hget_int(redis, f"sockchat:node:{n}:ids", "client") for n in (1, 2, 3)}
+        if all(stored.values()) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    check(all(v is not None and v > max(low24(i) for i in ids if i >> 24 == n) for n, v in stored.items()),
+          f"every node's ids are back in the restarted broker: {stored}")
     check(wait_status(notify, "cluster link up"), "systemd STATUS says the link is up again")
     deadline = time.monotonic() + 10
     while True:
