@@ -9,7 +9,8 @@ usage: cluster_test.py SOCKCHATD nodes|broker|auth
           1,000 pipelined SENDs in order, NOT_DELIVERED after the timeout,
           a node id in use refused, kill -9 of a node; nodes restarted
           (after kill -9 and after SIGTERM) hand out ids beyond their
-          previous run's; counters at the top of their range wrap to 1
+          previous run's; counters at the top of their range wrap to 1;
+          half a block of client ids moves the reservation at once
   broker: the broker killed (local service goes on, remote SEND fails at
           once) and restarted empty (the cluster converges, subscribers
           hear no spurious events, every node writes its ids hash back), a
@@ -237,9 +238,11 @@ def check_restarted(redis, nodes, i, issued, message_id, how):
 
 def check_wrap(redis, nodes):
     """Node 4 starts from counters at the top of their range, put into its
-    ids hash: client and message ids go on at 1, never 0."""
+    ids hash: client and message ids go on at 1, never 0.  Its TTL is long,
+    so that its next tick is 30 s away: half a block of connections must
+    move its reservation at once."""
     redis_call(redis, "HSET", "sockchat:node:4:ids", "client", 0xfffffe, "message", 0xffffff)
-    nodes.append(start_node(redis, 4))
+    nodes.append(start_node(redis, 4, "--node-ttl", "90"))  # the last --node-ttl counts
     xs = [Client(nodes[-1].port) for _ in range(3)]
     got = [x.id for x in xs]
     check(got == [0x4fffffe, 0x4ffffff, 0x4000001], f"client ids wrap past 0xffffff to 1: {list(map(hex, got))}")
@@ -251,6 +254,25 @@ def check_wrap(redis, nodes):
     check(4095 <= stored <= 4098, f"the reservation wrapped too: {stored}")
     for x in xs:
         x.close()
+
+    # Half a block (2048 of 4096 client ids) since the last write wakes the
+    # node's cluster thread, which writes next id + 4096: at least
+    # 2047 + 4096.  Connections one after another, each closed after its
+    # HELLO, so that --max-clients is never near.
+    t0 = time.monotonic()
+    for _ in range(2100):
+        with socket.create_connection(("127.0.0.1", nodes[-1].port), timeout=10) as s:
+            s.recv(1)
+    connects = time.monotonic() - t0
+    deadline = time.monotonic() + 5
+    while True:
+        stored = redis_hget_int(redis, "sockchat:node:4:ids", "client")
+        if stored >= 2047 + 4096 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    check(stored >= 2047 + 4096,
+          f"half a block of ids moved the reservation before the tick: {stored} "
+          f"({connects:.1f} s for 2100 connections)")
 
 
 def test_nodes(redis, nodes):
