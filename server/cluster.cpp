@@ -691,8 +691,8 @@ namespace {
 
 // ARGV: the ids hash, the client block, the message block.  Returns the
 // two counters' start values (absent or damaged: 1) and moves each a block
-// on, wrapping as id_advance() does (1..16777215, never 0).  One script, so
-// that a broker that dies halfway leaves both fields or neither.
+// on, wrapping as id_advance() does (1..16777215, never 0).  One script:
+// one round trip, and each field's read and write go together.
 constexpr const char* kStartIdsScript = R"(
 local function start(field, block)
   local v = tonumber(redis.call('HGET', ARGV[1], field))

@@ -247,9 +247,10 @@ void Server::admit(int fd, const Addr& peer, Clock::time_point now, bool tls) {
 // the low 24 (sockchatd(8) CLUSTER): unique across nodes without asking
 // the broker, and beyond every id of the node's earlier runs.  Past
 // 0xffffff the counter starts again at 1, skipping ids still connected:
-// at most --max-clients are, so that many tries and one more find a free
-// id (false only with --max-clients above 16,777,214).  The Registry
-// lookup is one hash probe under its lock, cheap beside an accept().
+// at most --max-clients (1,000,000 at most) are, so that many tries and
+// one more find a free id; the false is a guard, not a case.  The
+// Registry lookup is one hash probe under its lock, cheap beside an
+// accept().
 bool Server::next_id(std::uint32_t& id) {
   if (!cluster_) {
     id = next_client_id_++;
