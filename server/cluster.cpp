@@ -234,7 +234,10 @@ Cluster::Cluster(const Options& opts)
       token_(make_token()),
       password_(opts.redis_password),
       seq_(static_cast<std::uint64_t>(realtime_us())),
-      wake_fd_(net::make_wake_fd()) {}
+      wake_fd_(net::make_wake_fd()),
+      ids_key_(key_ + ":ids"),
+      client_ids_(kClientIdBlock, [this] { want_ids_ahead(); }),
+      message_ids_(kMessageIdBlock, [this] { want_ids_ahead(); }) {}
 
 Cluster::~Cluster() {
   stop();
@@ -271,8 +274,10 @@ bool Cluster::claim(std::string& why) {
                       node_, key_);
     return false;
   }
-  up_ = true;
+  // Set first: should the ids fail, the id is given back at stop().
   claimed_ = true;
+  if (!start_ids(why)) return false;
+  up_ = true;
   return true;
 }
 
@@ -474,6 +479,7 @@ void Cluster::run() {
       }
     }
     if (now >= next_tick_) tick(now);
+    if (ids_wanted_.load(std::memory_order_relaxed)) keep_ids_ahead();
     const auto wait = std::chrono::ceil<std::chrono::milliseconds>(next_tick_ - Clock::now());
     pollfd fds[2] = {{sub_->fd, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
     poll(fds, 2, static_cast<int>(std::clamp<std::int64_t>(wait.count(), 0, 1000)));
@@ -535,6 +541,7 @@ void Cluster::disconnect_all() {
 // clients leave and come back while those nodes re-register.
 void Cluster::after_connect() {
   if (!refresh()) return;  // the id is another process's: touch nothing of it
+  keep_ids_ahead();  // a broker restarted empty lost the reservation
   reregister();
   sync(false);
   full_sync_due_ = true;
@@ -546,6 +553,7 @@ void Cluster::after_connect() {
 void Cluster::tick(Clock::time_point now) {
   next_tick_ = now + std::chrono::milliseconds(opts_.node_ttl_s * 1000 / 3);
   if (refresh()) {
+    keep_ids_ahead();
     // A departure that saw the link down while it was coming back up.
     std::lock_guard lock(cmd_mu_);
     send_unsent_locked();
@@ -823,6 +831,94 @@ void Cluster::settle(std::uint32_t message_id, bool ok, std::string_view why) {
   } else {
     settle_failed(*sh_, *p, why.empty() ? std::string_view("not delivered") : why);
   }
+}
+
+// ---------------------------------------------------------------------------
+// Ids that survive a restart (sockchatd(8) CLUSTER, "Ids").
+
+namespace {
+
+// ARGV: the ids hash, the client block, the message block.  Returns the
+// two counters' start values (absent or damaged: 1) and moves each a block
+// on, wrapping as id_advance() does (1..16777215, never 0).  One script:
+// one round trip, and each field's read and write go together.
+constexpr const char* kStartIdsScript = R"(
+local function start(field, block)
+  local v = tonumber(redis.call('HGET', ARGV[1], field))
+  if not v or v < 1 or v > 16777215 or v % 1 ~= 0 then v = 1 end
+  redis.call('HSET', ARGV[1], field, (v - 1 + block) % 16777215 + 1)
+  return v
+end
+return {start('client', tonumber(ARGV[2])), start('message', tonumber(ARGV[3]))})";
+
+// ARGV: our liveness key, our token, the ids hash, the client and message
+// values.  Writes only while the node id is ours (1): a process that lost
+// its id to another must not move that one's reservation.
+constexpr const char* kKeepIdsScript = R"(
+if redis.call('GET', ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HSET', ARGV[3], 'client', ARGV[4], 'message', ARGV[5])
+return 1)";
+
+bool counter_reply(const redisReply* r) {
+  return r->type == REDIS_REPLY_INTEGER && is_counter_value(r->integer);
+}
+
+}  // namespace
+
+// In claim(), right after the SET NX made the node id ours, before any
+// other thread runs: this run counts from where the last one reserved.
+bool Cluster::start_ids(std::string& why) {
+  const std::string clients = std::to_string(kClientIdBlock), messages = std::to_string(kMessageIdBlock);
+  const char* argv[] = {"EVAL", kStartIdsScript, "0", ids_key_.c_str(), clients.c_str(), messages.c_str()};
+  Reply r(static_cast<redisReply*>(redisCommandArgv(cmd_, 6, argv, nullptr)));
+  if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 || !counter_reply(r->element[0]) ||
+      !counter_reply(r->element[1])) {
+    why = "Redis at " + opts_.cluster_url + " did not give this node its ids (" + ids_key_ + "): " +
+          (!r ? std::string(cmd_->errstr)
+              : r->type == REDIS_REPLY_ERROR ? std::string(as_view(r.get())) : std::string("a malformed reply"));
+    return false;
+  }
+  const auto client = static_cast<std::uint32_t>(r->element[0]->integer);
+  const auto message = static_cast<std::uint32_t>(r->element[1]->integer);
+  client_ids_.start(client);
+  message_ids_.start(message);
+  spdlog::info("cluster: this run of node {} counts ids from {} (clients) and {} (messages), {}", node_,
+               client, message, ids_key_);
+  return true;
+}
+
+// Cluster thread: the reservation a block beyond what was handed out, on
+// every tick (after refresh() found the id ours), after every reconnect,
+// and when a counter used half its block.  Writing every tick, not only
+// near the end, also restores the hash after a broker restarted empty.
+// A failed write is left to the next tick or reconnect; meanwhile the
+// counters go on (a crash then may reuse ids: the documented hole).
+void Cluster::keep_ids_ahead() {
+  ids_wanted_.store(false, std::memory_order_relaxed);
+  const std::uint32_t clients = client_ids_.next(), messages = message_ids_.next();
+  const std::string c = std::to_string(client_ids_.reserve_from(clients));
+  const std::string m = std::to_string(message_ids_.reserve_from(messages));
+  const char* argv[] = {"EVAL", kKeepIdsScript, "0", key_.c_str(), token_.c_str(),
+                        ids_key_.c_str(), c.c_str(), m.c_str()};
+  long long result = -1;
+  std::string error;
+  {
+    std::lock_guard lock(cmd_mu_);
+    Reply r(command_locked(8, argv, nullptr));
+    if (r && r->type == REDIS_REPLY_INTEGER) result = r->integer;
+    if (r && r->type == REDIS_REPLY_ERROR) error = as_view(r.get());
+  }
+  if (!error.empty()) spdlog::error("cluster: cannot write {}: {}", ids_key_, error);
+  if (result != 1) return;
+  client_ids_.mark(clients);
+  message_ids_.mark(messages);
+}
+
+// Any thread (IdCounter::take()): never waits for Redis, only wakes the
+// cluster thread, which writes before its next tick.
+void Cluster::want_ids_ahead() {
+  ids_wanted_.store(true, std::memory_order_relaxed);
+  net::signal_wake(wake_fd_);
 }
 
 }  // namespace sc::server

@@ -8,6 +8,10 @@
 //   sockchat:clients           hash: client id -> its record: u8 flags
 //                              (0x01: signed in), u64 sequence number, the
 //                              `entry` bytes
+//   sockchat:node:N:ids        hash: `client`, `message`: the low-24-bit
+//                              counter values node N's next run starts
+//                              from; written only by the holder of
+//                              sockchat:node:N, never deleted
 // Channels:
 //   sockchat:presence          'P', u8 origin node (0: a script), the
 //                              record's flags and sequence number, then a
@@ -23,8 +27,12 @@
 // than the one it holds, so a snapshot read after a reconnect and the
 // events queued behind it can be applied in either order.
 //
-// Ids: node id in the high 8 bits, a per-node counter in the low 24, so
-// neither client nor message ids need a round trip.
+// Ids: node id in the high 8 bits, a per-node counter in the low 24
+// (server/ids.hpp), so neither client nor message ids need a round trip.
+// The counters survive a restart through sockchat:node:N:ids: claim()
+// starts them there and moves the hash a block ahead; the cluster thread
+// keeps it a block ahead of what was handed out (every tick, after every
+// reconnect, and when half a block is used: take() wakes the thread).
 //
 // Password (--cluster URL's user:password@, or --cluster-password-file):
 // sent with AUTH on both connections after every connect, never logged.
@@ -54,6 +62,7 @@
 
 #include "common/codec.hpp"
 #include "server/delivery.hpp"
+#include "server/ids.hpp"
 #include "server/options.hpp"
 #include "server/registry.hpp"
 
@@ -82,6 +91,10 @@ class Cluster {
   std::uint8_t node() const { return node_; }
   bool is_local(std::uint32_t id) const { return (id >> 24) == node_; }
   bool link_up() const { return up_.load(std::memory_order_relaxed); }
+  // The low 24 bits of our client and message ids (any thread; started by
+  // claim()).  Taking never waits for Redis.
+  IdCounter& client_ids() { return client_ids_; }
+  IdCounter& message_ids() { return message_ids_; }
 
   // Client threads.  Presence of one of our clients, for the other nodes;
   // `account`: it is signed in.  `with_lock` (a client leaving: its removal
@@ -111,6 +124,16 @@ class Cluster {
     LeaveReason reason;
   };
 
+  // How far the reservation in Redis runs ahead of what was handed out; a
+  // restart skips what is left of it.  4096 client ids: 4096 restarts
+  // before the counter wraps, and half a block (the early wake-up) is more
+  // connections than a tick sees.  2^18 message ids: 64 restarts a wrap,
+  // which message ids reach with traffic anyway; only ids that may still
+  // be ACKed (a delivery timeout old) must not come back, and half a block
+  // outlasts a tick at any SEND rate one node serves.
+  static constexpr std::uint32_t kClientIdBlock = 4096;
+  static constexpr std::uint32_t kMessageIdBlock = 1u << 18;
+
   void run();
   bool connect_all();
   bool connect_failed(const std::string& why);
@@ -123,6 +146,9 @@ class Cluster {
   void keep_unsent(const Entry& entry, bool account, LeaveReason reason);
   void send_unsent_locked();
   bool write_presence_locked(PresenceEvent event, LeaveReason reason, const Entry& entry, bool account);
+  bool start_ids(std::string& why);
+  void keep_ids_ahead();
+  void want_ids_ahead();
   bool refresh();
   void reap();
   void reregister();
@@ -157,6 +183,10 @@ class Cluster {
   std::atomic<bool> stopping_{false};
   int wake_fd_ = -1;
   std::thread thread_;
+  const std::string ids_key_;  // sockchat:node:N:ids
+  IdCounter client_ids_;
+  IdCounter message_ids_;
+  std::atomic<bool> ids_wanted_{false};  // a counter used half its block: write now
 
   // Cluster thread only.
   std::deque<Inbound> inbound_;  // MESSAGEs from other nodes awaiting our client's ACK

@@ -13,6 +13,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "server/ids.hpp"
+
 namespace sc::server {
 
 using Clock = std::chrono::steady_clock;
@@ -30,14 +32,18 @@ class Deliveries {
  public:
   // Message ids start at 1 and are never reused within one run.  In a
   // cluster (set_node, before any other thread starts) the node id is the
-  // high 8 bits and a 24-bit counter the rest, so ids are unique across
-  // the cluster without asking anyone; the counter wraps after 16,777,215
-  // messages (skipping 0), long after the old ids were settled.
-  void set_node(std::uint8_t node) { node_ = node; }
+  // high 8 bits and the cluster's counter the low 24: unique across the
+  // cluster without asking anyone, starting where the node's previous run
+  // left off (sockchatd(8) CLUSTER), and wrapping after 16,777,215 messages
+  // (skipping 0), long after the old ids were settled.  The counter is the
+  // Cluster's, because its thread keeps the reservation in Redis ahead of it.
+  void set_node(std::uint8_t node, IdCounter& counter) {
+    node_ = node;
+    counter_ = &counter;
+  }
   std::uint32_t next_message_id() {
-    const std::uint32_t n = next_id_.fetch_add(1, std::memory_order_relaxed);
-    if (node_ == 0) return n;
-    return (std::uint32_t{node_} << 24) | ((n - 1) % 0xffffff + 1);
+    if (counter_ == nullptr) return next_id_.fetch_add(1, std::memory_order_relaxed);
+    return (std::uint32_t{node_} << 24) | counter_->take();
   }
 
   // Records p unless the target's unacknowledged MESSAGE bytes (all senders
@@ -58,6 +64,7 @@ class Deliveries {
  private:
   std::atomic<std::uint32_t> next_id_{1};
   std::uint8_t node_ = 0;
+  IdCounter* counter_ = nullptr;  // with --cluster
   mutable std::mutex mu_;
   void forget_locked(std::unordered_map<std::uint32_t, Pending>::iterator it);
 

@@ -7,10 +7,14 @@ usage: cluster_test.py SOCKCHATD nodes|broker|auth
   nodes:  ids, HELLO's CLUSTERED flag, LIST identical on every node,
           presence once per event, cross-node SEND with the end-to-end ACK,
           1,000 pipelined SENDs in order, NOT_DELIVERED after the timeout,
-          a node id in use refused, kill -9 of a node
+          a node id in use refused, kill -9 of a node; nodes restarted
+          (after kill -9 and after SIGTERM) hand out ids beyond their
+          previous run's; counters at the top of their range wrap to 1;
+          half a block of client ids moves the reservation at once
   broker: the broker killed (local service goes on, remote SEND fails at
           once) and restarted empty (the cluster converges, subscribers
-          hear no spurious events), a node frozen past its TTL comes back
+          hear no spurious events, every node writes its ids hash back), a
+          node frozen past its TTL comes back
   auth:   a redis-server with --requirepass: no password, a wrong one
           (--cluster-password-file) and one in the URL refused at start
           with exit 1 and the password never shown; the right one serves
@@ -169,7 +173,7 @@ def converged(clients, expect, timeout=8.0):
 def redis_call(redis, *args):
     """One command over RESP on the broker's socket (binary-safe): an
     integer reply as int, a bulk string as bytes (None for nil)."""
-    args = [a if isinstance(a, bytes) else a.encode() for a in args]
+    args = [a if isinstance(a, bytes) else str(a).encode() for a in args]
     cmd = b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
     with socket.socket(socket.AF_UNIX) as s:
         s.settimeout(5)
@@ -185,6 +189,12 @@ def redis_call(redis, *args):
     raise AssertionError(f"unexpected Redis reply {reply!r}")
 
 
+def redis_hget_int(redis, key, field):
+    """HGET as a number; None when the field is absent."""
+    reply = redis_call(redis, "HGET", key, field)
+    return None if reply is None else int(reply)
+
+
 def redis_publish(redis, channel, payload):
     """PUBLISH; the number of receivers."""
     return redis_call(redis, "PUBLISH", channel, payload)
@@ -196,6 +206,80 @@ def send(client, target, text):
 
 def is_message(f):
     return f[0] == INDICATION and f[1] == MESSAGE
+
+
+def acked_send(sender, target, text):
+    """A SEND the target ACKs: its message id (the MESSAGE's and the OK's),
+    or None when either is missing or they differ."""
+    rid = send(sender, target.id, text)
+    m = target.wait(is_message)
+    if m is None:
+        return None
+    target.call(ACK, struct.pack(">I", m[3]))
+    r = sender.wait(lambda f: f[0] == RESPONSE and f[3] == rid)
+    ok = r is not None and r[2] == OK and struct.unpack(">I", r[4])[0] == m[3]
+    return m[3] if ok else None
+
+
+def low24(ident):
+    return ident & 0xffffff
+
+
+def check_restarted(redis, nodes, i, issued, message_id, how):
+    """Starts node i + 1 again with its node id (its process has ended or
+    is stopped here): a new client's id and a SEND's message id must lie
+    beyond every one the previous run handed out (sockchatd(8) CLUSTER)."""
+    nodes[i].stop()
+    nodes[i] = start_node(redis, i + 1)
+    x, y = Client(nodes[i].port), Client(nodes[i].port)
+    check(x.id >> 24 == i + 1 and low24(x.id) > max(map(low24, issued)),
+          f"{how}: node {i + 1}'s new client id {x.id:#x} is beyond its previous run's "
+          f"{[hex(j) for j in issued]}")
+    mid = acked_send(x, y, "after the restart")
+    check(mid is not None and mid >> 24 == i + 1 and low24(mid) > low24(message_id),
+          f"{how}: node {i + 1}'s new message id {mid and hex(mid)} is beyond its previous "
+          f"run's {message_id and hex(message_id)}")
+    x.close()
+    y.close()
+
+
+def check_wrap(redis, nodes):
+    """Node 4 starts from counters at the top of their range, put into its
+    ids hash: client and message ids go on at 1, never 0.  Its TTL is long,
+    so that its next tick is 30 s away: half a block of connections must
+    move its reservation at once."""
+    redis_call(redis, "HSET", "sockchat:node:4:ids", "client", 0xfffffe, "message", 0xffffff)
+    nodes.append(start_node(redis, 4, "--node-ttl", "90"))  # the last --node-ttl counts
+    xs = [Client(nodes[-1].port) for _ in range(3)]
+    got = [x.id for x in xs]
+    check(got == [0x4fffffe, 0x4ffffff, 0x4000001], f"client ids wrap past 0xffffff to 1: {list(map(hex, got))}")
+    got = [acked_send(xs[0], xs[1], "wrap") for _ in range(2)]
+    check(got == [0x4ffffff, 0x4000001], f"message ids wrap past 0xffffff to 1: {[g and hex(g) for g in got]}")
+    # 0xfffffe + 4096 wrapped (the start's write) up to 2 + 4096 (a tick's
+    # after the third client): a block beyond what was handed out.
+    stored = redis_hget_int(redis, "sockchat:node:4:ids", "client")
+    check(4095 <= stored <= 4098, f"the reservation wrapped too: {stored}")
+    for x in xs:
+        x.close()
+
+    # Half a block (2048 of 4096 client ids) since the last write wakes the
+    # node's cluster thread, which writes next id + 4096: at least
+    # 2047 + 4096.  Connections one after another, each closed after its
+    # HELLO, so that --max-clients is never near.
+    t0 = time.monotonic()
+    for _ in range(2100):
+        with socket.create_connection(("127.0.0.1", nodes[-1].port), timeout=10) as s:
+            s.recv(1)
+    connects = time.monotonic() - t0
+    deadline = time.monotonic() + 5
+    while True:
+        stored = redis_hget_int(redis, "sockchat:node:4:ids", "client")
+        if stored >= 2047 + 4096 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    check(stored >= 2047 + 4096,
+          f"half a block of ids moved the reservation before the tick: {stored} "
+          f"({connects:.1f} s for 2100 connections)")
 
 
 def test_nodes(redis, nodes):
@@ -282,6 +366,10 @@ def test_nodes(redis, nodes):
     check(dup.returncode == 1 and "node id 2 is in use" in dup.stderr,
           f"a second node 2 refuses to start: {dup.returncode} {dup.stderr.strip()!r}")
 
+    # A message id from nodes 2 and 3 each, for after their restarts.
+    before = {i: acked_send(clients[2 * i - 2], clients[2 * i - 1], "before the restart") for i in (2, 3)}
+    check(all(before.values()), f"SENDs on nodes 2 and 3 answered OK: {before}")
+
     gone = [subs[2].id, clients[4].id, clients[5].id]
     for c in subs + clients:
         c.presence()
@@ -300,6 +388,14 @@ def test_nodes(redis, nodes):
         left = [(e, r, i) for e, r, i in s.presence()]
         check(sorted(left) == sorted((LEFT, NODE_DOWN, i) for i in gone),
               f"subscriber {s.id:#x}: one LEFT NODE_DOWN per client of the dead node: {left}")
+
+    # Its clients were reaped, so its liveness key has expired (--node-ttl
+    # after the kill): node 3 can start again with its id at once.
+    check_restarted(redis, nodes, 2, gone, before[3], "after kill -9")
+    rc = nodes[1].stop()
+    check(rc == 0, f"node 2 stops on SIGTERM with status {rc}")
+    check_restarted(redis, nodes, 1, [subs[1].id, clients[2].id, clients[3].id], before[2], "after SIGTERM")
+    check_wrap(redis, nodes)
     for c in subs + clients:
         c.close()
 
@@ -335,6 +431,16 @@ def test_broker(redis, nodes, notify):
     t0 = time.monotonic()
     lists = converged([sub, b, c], ids, 10)
     check(all(lst == sorted(ids) for lst in lists), f"converged after a restart: {lists}")
+    # The ids hashes went with the broker's data: each node writes its own
+    # back once reconnected, beyond the ids it handed out.
+    deadline = time.monotonic() + 10
+    while True:
+        stored = {n: redis_hget_int(redis, f"sockchat:node:{n}:ids", "client") for n in (1, 2, 3)}
+        if all(stored.values()) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    check(all(v is not None and v > max(low24(i) for i in ids if i >> 24 == n) for n, v in stored.items()),
+          f"every node's ids are back in the restarted broker: {stored}")
     check(wait_status(notify, "cluster link up"), "systemd STATUS says the link is up again")
     deadline = time.monotonic() + 10
     while True:
