@@ -220,7 +220,7 @@ void Server::admit(int fd, const Addr& peer, Clock::time_point now, bool tls) {
   }
   Entry entry{0, peer, realtime_us(), ""};
   if (!next_id(entry.id)) {
-    turn_away(fd, Status::ServerFull, "no free client id on this node", tls);
+    turn_away(fd, Status::ServerFull, "this node has used all its client ids; it must restart", tls);
     per_address_.leave(peer);
     return;
   }
@@ -246,21 +246,18 @@ void Server::admit(int fd, const Addr& peer, Clock::time_point now, bool tls) {
 // In a cluster the node id is the high 8 bits and the cluster's counter
 // the low 24 (sockchatd(8) CLUSTER): unique across nodes without asking
 // the broker, and beyond every id of the node's earlier runs.  Past
-// 0xffffff the counter starts again at 1, skipping ids still connected:
-// at most --max-clients (1,000,000 at most) are, so that many tries and
-// one more find a free id; the false is a guard, not a case.  The
-// Registry lookup is one hash probe under its lock, cheap beside an
-// accept().
+// 0xffffff the counter starts again at 1 (over ids of runs long gone), but
+// one run hands out at most 0xffffff ids: the protocol promises that ids
+// are never reused within one server run.
 bool Server::next_id(std::uint32_t& id) {
   if (!cluster_) {
     id = next_client_id_++;
     return true;
   }
-  for (std::uint64_t tries = 0; tries <= opts_.max_clients; ++tries) {
-    id = (std::uint32_t{cluster_->node()} << 24) | cluster_->client_ids().take();
-    if (!shared_.registry.find(id)) return true;
-  }
-  return false;
+  if (cluster_ids_taken_ == kIdTop) return false;
+  ++cluster_ids_taken_;
+  id = (std::uint32_t{cluster_->node()} << 24) | cluster_->client_ids().take();
+  return true;
 }
 
 // Over a limit: one non-blocking ERROR from this thread, then close.  Such

@@ -67,6 +67,7 @@ class Server {
   Shared shared_;
   std::unordered_map<Connection*, std::unique_ptr<Connection>> connections_;
   std::uint32_t next_client_id_ = 1;  // without --cluster; never reused within one run
+  std::uint32_t cluster_ids_taken_ = 0;  // with --cluster: ids this run handed out
   AddressLimits per_address_;
   // Kept open to be closed when accept() says EMFILE, so that the newcomer
   // can still be accepted, told SERVER_FULL and closed instead of hanging in
