@@ -4,6 +4,8 @@
 #include <poll.h>
 #include <unistd.h>
 
+#include <csignal>
+
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
@@ -55,8 +57,34 @@ for _, id in ipairs(redis.call('SMEMBERS', set)) do
     redis.call('PUBLISH', 'sockchat:presence', 'P\0' .. string.sub(r, 1, 9) .. '\2\5' .. string.sub(r, 10))
   end
 end
-redis.call('DEL', ARGV[1], set)
+redis.call('DEL', ARGV[1], set, ARGV[1] .. ':floor')
 redis.call('SREM', 'sockchat:nodes', ARGV[3])
+return 1)";
+
+// One client's state: writes its record (ARGV[5]; empty for a LEFT) and
+// publishes its event (ARGV[6]) together, so that a node reading the hash
+// never misses the event of a change it lacks.  Only while the node id is
+// this process's (ARGV[1] holds the token ARGV[2]), and only a state newer
+// than our last re-register (ARGV[7], the sequence number, not below the
+// floor it set): a write that a dropped connection delivers late (it sat
+// in a socket buffer) must not undo a re-register.  1: written; 0: late,
+// dropped; -1: the id is another process's; -2: our key expired (we were
+// frozen): the caller keeps a LEFT for after re-registering.
+constexpr const char* kPresenceScript = R"(
+local v = redis.call('GET', ARGV[1])
+if not v then return -2 end
+if v ~= ARGV[2] then return -1 end
+if tonumber(ARGV[7]) < tonumber(redis.call('GET', ARGV[1] .. ':floor') or '0') then return 0 end
+local set = ARGV[1] .. ':clients'
+if ARGV[5] == '' then
+  redis.call('HDEL', 'sockchat:clients', ARGV[4])
+  redis.call('SREM', set, ARGV[4])
+else
+  redis.call('HSET', 'sockchat:clients', ARGV[4], ARGV[5])
+  redis.call('SADD', set, ARGV[4])
+end
+redis.call('SADD', 'sockchat:nodes', ARGV[3])
+redis.call('PUBLISH', 'sockchat:presence', ARGV[6])
 return 1)";
 
 // Removes the clients of every node whose liveness key expired, with one
@@ -75,29 +103,33 @@ for _, node in ipairs(redis.call('SMEMBERS', 'sockchat:nodes')) do
         n = n + 1
       end
     end
-    redis.call('DEL', set)
+    redis.call('DEL', set, 'sockchat:node:' .. node .. ':floor')
     redis.call('SREM', 'sockchat:nodes', node)
   end
 end
 return n)";
 
-// Makes Redis hold exactly our clients (ARGV[1] node, ARGV[2] the 8 bytes
-// of a new sequence number, then id/record pairs whose records carry it):
-// ids it held that are gone get LEFT (CLOSED), the others JOINED, which
-// nodes that knew them already ignore.  After a reconnect, a frozen spell
-// or a broker restart.
+// Makes Redis hold exactly our clients (ARGV[1] node, ARGV[2] the new
+// sequence number in decimal, ARGV[3] and ARGV[4] our liveness key and
+// token, then id/record pairs whose records carry that number): ids it
+// held that are gone get LEFT (CLOSED) with their stored number (no
+// replica holds a newer state), the others JOINED, which nodes that knew
+// them already ignore.  The number becomes the floor below which
+// kPresenceScript drops late writes.  After a reconnect, a frozen spell or
+// a broker restart.
 constexpr const char* kReregisterScript = R"(
+if redis.call('GET', ARGV[3]) ~= ARGV[4] then return -1 end
+redis.call('SET', ARGV[3] .. ':floor', ARGV[2])
 local set = 'sockchat:node:' .. ARGV[1] .. ':clients'
 local now = {}
-for i = 3, #ARGV, 2 do now[ARGV[i]] = ARGV[i + 1] end
+for i = 5, #ARGV, 2 do now[ARGV[i]] = ARGV[i + 1] end
 for _, id in ipairs(redis.call('SMEMBERS', set)) do
   if not now[id] then
     local r = redis.call('HGET', 'sockchat:clients', id)
     redis.call('HDEL', 'sockchat:clients', id)
     redis.call('SREM', set, id)
     if r then
-      redis.call('PUBLISH', 'sockchat:presence',
-                 'P\0' .. string.sub(r, 1, 1) .. ARGV[2] .. '\2\1' .. string.sub(r, 10))
+      redis.call('PUBLISH', 'sockchat:presence', 'P\0' .. string.sub(r, 1, 9) .. '\2\1' .. string.sub(r, 10))
     end
   end
 end
@@ -107,7 +139,7 @@ for id, r in pairs(now) do
   redis.call('PUBLISH', 'sockchat:presence', 'P\0' .. string.sub(r, 1, 9) .. '\1\0' .. string.sub(r, 10))
 end
 redis.call('SADD', 'sockchat:nodes', ARGV[1])
-return 0)";
+return 1)";
 
 struct ReplyDeleter {
   void operator()(redisReply* r) const { freeReplyObject(r); }
@@ -317,7 +349,12 @@ void Cluster::stop() {
   // Our clients are gone: announce the departures the link missed, then
   // give the node id back.
   up_ = true;  // for write_presence_locked(); nothing else runs now
-  send_unsent_locked();
+  std::vector<Unsent> unsent;
+  {
+    std::lock_guard keep(unsent_mu_);
+    unsent = take_unsent_locked();
+  }
+  send_unsent_locked(std::move(unsent));
   const std::string node = std::to_string(node_);
   Reply(static_cast<redisReply*>(
       redisCommand(cmd_, "EVAL %s 0 %s %s %s", kReleaseScript, key_.c_str(), token_.c_str(), node.c_str())));
@@ -341,6 +378,53 @@ redisReply* Cluster::command_locked(int argc, const char** argv, const std::size
   return r;
 }
 
+// For the cluster thread's own commands: an error reply (LOADING while a
+// restarted Redis reads its data, OOM, an ACL) counts as a failed link, so
+// that the reconnect loop tries the whole sequence again with backoff
+// rather than leave the node looking up with its clients unregistered.
+// `items` sizes the timeout: a script over many clients takes Redis longer
+// than the client threads' 250 ms, and timing it out would only make the
+// node reconnect and run it again.
+redisReply* Cluster::checked_locked(const char* what, std::size_t items, const std::vector<const char*>& argv,
+                                    const std::vector<std::size_t>& lens) {
+  if (cmd_ == nullptr || !up_) return nullptr;
+  const auto extra = std::chrono::microseconds(20) * static_cast<std::int64_t>(std::min<std::size_t>(items, 500'000));
+  const bool slow = extra > std::chrono::microseconds(0);
+  if (slow) {
+    const auto us = std::chrono::microseconds(kCommandTimeout.tv_usec) + extra;
+    redisSetTimeout(cmd_, timeval{static_cast<time_t>(us.count() / 1'000'000),
+                                  static_cast<suseconds_t>(us.count() % 1'000'000)});
+  }
+  // hiredis 0.14 takes `const char**` but does not write through it.
+  Reply r(static_cast<redisReply*>(redisCommandArgv(cmd_, static_cast<int>(argv.size()),
+                                                    const_cast<const char**>(argv.data()),
+                                                    lens.empty() ? nullptr : lens.data())));
+  if (slow && r) redisSetTimeout(cmd_, kCommandTimeout);
+  if (!r) {
+    link_lost(what, cmd_);
+    return nullptr;
+  }
+  if (r->type == REDIS_REPLY_ERROR) {
+    if (up_.exchange(false)) {
+      spdlog::warn("cluster link down ({}: Redis answered {}); retrying", what, as_view(r.get()));
+      net::signal_wake(wake_fd_);
+    }
+    return nullptr;
+  }
+  return r.release();
+}
+
+// Another process took our node id (we were frozen past the TTL and an
+// operator started a replacement): two processes must never serve one
+// id, so this one stops, as a second process does at start (exit 1).
+void Cluster::lose_id() {
+  if (lost_id_.exchange(true)) return;
+  spdlog::error("cluster: another process holds node id {} (Redis key {}); stopping: two nodes with "
+                "one id would hand out the same client ids",
+                node_, key_);
+  kill(getpid(), SIGTERM);
+}
+
 long long Cluster::publish(const std::string& channel, const Bytes& message) {
   const char* argv[] = {"PUBLISH", channel.c_str(), reinterpret_cast<const char*>(message.data())};
   const std::size_t lens[] = {7, channel.size(), message.size()};
@@ -352,89 +436,109 @@ long long Cluster::publish(const std::string& channel, const Bytes& message) {
   return r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
 }
 
-// `with_lock` runs first, under the same lock (see the header).
+// `with_lock` runs first, under the same lock (see the header).  With the
+// link down, no wait for cmd_mu_: the removal and the keeping of the LEFT
+// go together under unsent_mu_, which reregister() holds while it takes
+// the kept LEFTs and the snapshot, so a leaving client is either in the
+// snapshot or has its LEFT sent first, never neither.
 void Cluster::presence(PresenceEvent event, LeaveReason reason, const Entry& entry, bool account,
                        const std::function<void()>& with_lock) {
-  // With the link down, no wait for the lock: our clients are registered
-  // again, as they are then, once it is back.
   if (!up_) {
+    std::lock_guard lock(unsent_mu_);
     if (with_lock) with_lock();
-    if (event == PresenceEvent::Left) keep_unsent(entry, account, reason);
+    if (event == PresenceEvent::Left) keep_unsent_locked({entry, account, reason});
     return;
   }
   std::lock_guard lock(cmd_mu_);
   if (with_lock) with_lock();
-  if (!write_presence_locked(event, reason, entry, account) && event == PresenceEvent::Left) {
-    keep_unsent(entry, account, reason);
-  }
+  std::vector<Unsent> one{{entry, account, reason}};
+  if (write_presence_locked(event, one) == 1 || event != PresenceEvent::Left) return;
+  std::lock_guard keep(unsent_mu_);
+  keep_unsent_locked(one.front());
 }
 
-// One MULTI/EXEC: the hash, our set and the event go together, so that a
-// node reading the hash never misses the event of a change it lacks.
-bool Cluster::write_presence_locked(PresenceEvent event, LeaveReason reason, const Entry& entry,
-                                    bool account) {
-  if (cmd_ == nullptr || !up_) return false;
-  const std::uint64_t seq = ++seq_;
-  const std::string id = id_text(entry.id), set = key_ + ":clients";
-  Bytes msg{'P', node_};
-  put_record_head(msg, account, seq);
-  put_presence(msg, Presence{event, event == PresenceEvent::Left ? reason : LeaveReason::Bye, entry});
-  redisAppendCommand(cmd_, "MULTI");
-  if (event == PresenceEvent::Left) {
-    redisAppendCommand(cmd_, "HDEL %s %s", kClients, id.c_str());
-    redisAppendCommand(cmd_, "SREM %s %s", set.c_str(), id.c_str());
-  } else {
-    const Bytes e = record_bytes(entry, account, seq);
-    redisAppendCommand(cmd_, "HSET %s %s %b", kClients, id.c_str(), e.data(), e.size());
-    redisAppendCommand(cmd_, "SADD %s %s", set.c_str(), id.c_str());
+// Runs kPresenceScript for each of `states` (pipelined: one round trip for
+// a batch); returns how many of them are done (written, or dropped as
+// late), from the front.  A LEFT not done is the caller's to keep.
+std::size_t Cluster::write_presence_locked(PresenceEvent event, const std::vector<Unsent>& states) {
+  if (cmd_ == nullptr || !up_) return 0;
+  const std::string node = std::to_string(node_);
+  for (const Unsent& u : states) {
+    const std::uint64_t seq = ++seq_;
+    Bytes msg{'P', node_};
+    put_record_head(msg, u.account, seq);
+    put_presence(msg, Presence{event, event == PresenceEvent::Left ? u.reason : LeaveReason::Bye, u.entry});
+    const Bytes record = event == PresenceEvent::Left ? Bytes{} : record_bytes(u.entry, u.account, seq);
+    const std::string id = id_text(u.entry.id), seq_text = std::to_string(seq);
+    const char* argv[] = {"EVAL",         kPresenceScript, "0",
+                          key_.c_str(),   token_.c_str(),  node.c_str(),
+                          id.c_str(),     reinterpret_cast<const char*>(record.data()),
+                          reinterpret_cast<const char*>(msg.data()), seq_text.c_str()};
+    const std::size_t lens[] = {4, std::strlen(kPresenceScript), 1, key_.size(), token_.size(), node.size(),
+                                id.size(), record.size(), msg.size(), seq_text.size()};
+    redisAppendCommandArgv(cmd_, 10, argv, lens);
   }
-  redisAppendCommand(cmd_, "PUBLISH %s %b", kPresence, msg.data(), msg.size());
-  redisAppendCommand(cmd_, "EXEC");
-  for (int i = 0; i < 5; ++i) {
-    void* r = nullptr;
-    if (redisGetReply(cmd_, &r) != REDIS_OK) {
+  std::size_t done = 0;
+  bool ok = true;
+  for (std::size_t i = 0; i < states.size(); ++i) {
+    void* raw = nullptr;
+    if (redisGetReply(cmd_, &raw) != REDIS_OK) {
       link_lost("presence", cmd_);
-      return false;
+      return done;
     }
-    freeReplyObject(r);
+    Reply r(static_cast<redisReply*>(raw));
+    const long long result = r->type == REDIS_REPLY_INTEGER ? r->integer : -3;
+    if (result == -1) lose_id();
+    if (result == -3 && ok) {
+      spdlog::warn("cluster: presence write refused: {}",
+                   r->type == REDIS_REPLY_ERROR ? as_view(r.get()) : std::string_view("an unexpected reply"));
+    }
+    ok = ok && (result == 1 || result == 0);
+    if (ok) ++done;
   }
-  return true;
+  if (!ok && up_.exchange(false)) net::signal_wake(wake_fd_);  // retried after reconnecting
+  return done;
 }
 
 // Bounded: a link down for long under heavy churn must not grow without
 // end; what does not fit is left to re-registering (LEFT CLOSED).
-void Cluster::keep_unsent(const Entry& entry, bool account, LeaveReason reason) {
+void Cluster::keep_unsent_locked(const Unsent& u) {
   constexpr std::size_t kMaxUnsent = 65536;
-  std::lock_guard lock(unsent_mu_);
   if (unsent_.size() < kMaxUnsent) {
-    unsent_.push_back({entry, account, reason});
+    unsent_.push_back(u);
   } else {
     ++unsent_dropped_;
   }
 }
 
-// Before re-registering, on every tick, and at stop: a LEFT for a client
-// the others never heard of changes nothing for them.
-void Cluster::send_unsent_locked() {
-  std::vector<Unsent> unsent;
-  {
-    std::lock_guard lock(unsent_mu_);
-    unsent.swap(unsent_);
-    if (unsent_dropped_ > 0) {
-      spdlog::warn("cluster: {} departures of our clients while the link was down are announced as "
-                   "CLOSED, not with their own reasons",
-                   unsent_dropped_);
-      unsent_dropped_ = 0;
-    }
+// Taken under unsent_mu_, sent under cmd_mu_ only.
+std::vector<Cluster::Unsent> Cluster::take_unsent_locked() {
+  if (unsent_dropped_ > 0) {
+    spdlog::warn("cluster: {} departures of our clients while the link was down are announced as "
+                 "CLOSED, not with their own reasons",
+                 unsent_dropped_);
+    unsent_dropped_ = 0;
   }
+  std::vector<Unsent> taken;
+  taken.swap(unsent_);
+  return taken;
+}
+
+// Before re-registering and on every tick, in batches of one round trip
+// each; what the link fails to take is kept, in order, for the next time.
+// A LEFT for a client the others never heard of changes nothing for them.
+void Cluster::send_unsent_locked(std::vector<Unsent> unsent) {
+  constexpr std::size_t kBatch = 256;
   std::size_t sent = 0;
-  while (sent < unsent.size() &&
-         write_presence_locked(PresenceEvent::Left, unsent[sent].reason, unsent[sent].entry,
-                               unsent[sent].account)) {
-    ++sent;
+  while (sent < unsent.size()) {
+    const auto from = unsent.begin() + static_cast<std::ptrdiff_t>(sent);
+    const std::vector<Unsent> batch(from, from + static_cast<std::ptrdiff_t>(std::min(kBatch, unsent.size() - sent)));
+    const std::size_t done = write_presence_locked(PresenceEvent::Left, batch);
+    sent += done;
+    if (done < batch.size()) break;
   }
   if (sent == unsent.size()) return;
-  std::lock_guard lock(unsent_mu_);  // the link went down again: keep the rest
+  std::lock_guard lock(unsent_mu_);
   unsent_.insert(unsent_.begin(), unsent.begin() + static_cast<std::ptrdiff_t>(sent), unsent.end());
 }
 
@@ -493,14 +597,20 @@ bool Cluster::connect_all() {
   redisContext* sub = connect_to(opts_, password_, why);
   if (sub == nullptr) return connect_failed(why);
   const std::string mine = inbox(node_);
-  // The confirmation of the first channel; one of an error (NOAUTH, an
-  // ACL) would leave the node deaf while it looks up.
+  // Both channels' confirmations: an error for either (NOAUTH, an ACL)
+  // would leave the node deaf to presence or to its inbox while it looks up.
   Reply r(static_cast<redisReply*>(redisCommand(sub, "SUBSCRIBE %s %s", kPresence, mine.c_str())));
-  if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 1 || r->element[0]->type != REDIS_REPLY_STRING ||
-      as_view(r->element[0]) != "subscribe") {
-    if (r && r->type == REDIS_REPLY_ERROR) spdlog::error("cluster: SUBSCRIBE refused: {}", as_view(r.get()));
-    redisFree(sub);
-    return false;
+  for (int channel = 0; channel < 2; ++channel) {
+    if (channel == 1) {
+      void* raw = nullptr;
+      r.reset(redisGetReply(sub, &raw) == REDIS_OK ? static_cast<redisReply*>(raw) : nullptr);
+    }
+    if (!r || r->type != REDIS_REPLY_ARRAY || r->elements < 1 ||
+        r->element[0]->type != REDIS_REPLY_STRING || as_view(r->element[0]) != "subscribe") {
+      if (r && r->type == REDIS_REPLY_ERROR) spdlog::error("cluster: SUBSCRIBE refused: {}", as_view(r.get()));
+      redisFree(sub);
+      return false;
+    }
   }
   sub_ = sub;
   {
@@ -536,27 +646,37 @@ void Cluster::disconnect_all() {
 
 // Subscribed first, then the state read: an event published in between is
 // both in the snapshot and queued on the subscription, and applying it
-// twice changes nothing.  Removals wait for a second look one TTL later,
+// twice changes nothing.  Removals wait for a second look a TTL and more later,
 // so that a broker restarted empty does not make every other node's
 // clients leave and come back while those nodes re-register.
 void Cluster::after_connect() {
-  if (!refresh()) return;  // the id is another process's: touch nothing of it
+  if (refresh() < 1) return;  // the link failed, or the id is another process's
   keep_ids_ahead();  // a broker restarted empty lost the reservation
   reregister();
   sync(false);
   full_sync_due_ = true;
-  full_sync_at_ = Clock::now() + std::chrono::seconds(opts_.node_ttl_s);
+  // Every live node is back by then: its key has not expired (the TTL), and
+  // it reconnects within its longest backoff and a timed-out try.
+  full_sync_at_ = Clock::now() + std::chrono::seconds(opts_.node_ttl_s) + kMaxBackoff +
+                  2 * std::chrono::microseconds(kCommandTimeout.tv_usec);
   next_tick_ = Clock::now() + std::chrono::milliseconds(opts_.node_ttl_s * 1000 / 3);
 }
 
 // A third of the TTL: two refreshes may fail before the key expires.
 void Cluster::tick(Clock::time_point now) {
   next_tick_ = now + std::chrono::milliseconds(opts_.node_ttl_s * 1000 / 3);
-  if (refresh()) {
+  const int ours = refresh();
+  if (ours == 2) reregister();
+  if (ours >= 1) {
     keep_ids_ahead();
     // A departure that saw the link down while it was coming back up.
     std::lock_guard lock(cmd_mu_);
-    send_unsent_locked();
+    std::vector<Unsent> unsent;
+    {
+      std::lock_guard keep(unsent_mu_);
+      unsent = take_unsent_locked();
+    }
+    if (!unsent.empty()) send_unsent_locked(std::move(unsent));
   }
   reap();
   if (full_sync_due_ && now >= full_sync_at_) {
@@ -571,53 +691,56 @@ void Cluster::tick(Clock::time_point now) {
   }
 }
 
-// False when another process holds our node id.
-bool Cluster::refresh() {
+// 1: the id is ours; 2: it is ours again after it expired (the caller
+// re-registers); 0: another process holds it; -1: the link failed.
+int Cluster::refresh() {
   const std::string ttl = std::to_string(opts_.node_ttl_s), node = std::to_string(node_);
   const char* argv[] = {"EVAL", kRefreshScript, "0", key_.c_str(), token_.c_str(), ttl.c_str(),
                         node.c_str()};
   long long result = -1;
   {
     std::lock_guard lock(cmd_mu_);
-    Reply r(command_locked(7, argv, nullptr));
+    Reply r(checked_locked("refresh", 0, {std::begin(argv), std::end(argv)}, {}));
     if (r && r->type == REDIS_REPLY_INTEGER) result = r->integer;
   }
-  if (result == 0) {
-    spdlog::error("cluster: another process holds node id {} (Redis key {}); two nodes with one "
-                  "id confuse every client: stop one of them",
-                  node_, key_);
-    return false;
-  }
+  if (result == 0) lose_id();
   if (result == 2) {
     spdlog::warn("cluster: our liveness key {} had expired (frozen longer than --node-ttl?); "
                  "registering our clients again",
                  key_);
-    reregister();
   }
-  return true;
+  return result == 1 || result == 2 ? static_cast<int>(result) : result == 0 ? 0 : -1;
 }
 
 void Cluster::reap() {
   const char* argv[] = {"EVAL", kReapScript, "0"};
+  // A dead node's clients are at most what our replica holds.
+  const std::size_t items = sh_->registry.remote_count();
   std::lock_guard lock(cmd_mu_);
-  Reply r(command_locked(3, argv, nullptr));
+  Reply r(checked_locked("reap", items, {std::begin(argv), std::end(argv)}, {}));
   if (r && r->type == REDIS_REPLY_INTEGER && r->integer > 0) {
     spdlog::info("cluster: {} client(s) of dead nodes removed", r->integer);
   }
 }
 
 // The snapshot of our clients is taken under cmd_mu_, which every
-// presence() also takes: a client that joins or leaves meanwhile is either
-// in the snapshot or announced after the script.
+// presence() with the link up takes, and under unsent_mu_, which one with
+// the link down takes: a client that joins or leaves meanwhile is either
+// in the snapshot or announced after the script, and the LEFTs kept while
+// the link was down go first, with their own reasons.
 void Cluster::reregister() {
   std::lock_guard lock(cmd_mu_);
-  send_unsent_locked();
-  const std::vector<Registry::LocalClient> clients = sh_->registry.local_entries();
+  std::vector<Unsent> unsent;
+  std::vector<Registry::LocalClient> clients;
+  {
+    std::lock_guard keep(unsent_mu_);
+    unsent = take_unsent_locked();
+    clients = sh_->registry.local_entries();
+  }
+  send_unsent_locked(std::move(unsent));
   const std::uint64_t seq = ++seq_;
-  Bytes head;
-  put_record_head(head, false, seq);
   std::vector<std::string> args = {"EVAL", kReregisterScript, "0", std::to_string(node_),
-                                   std::string(head.begin() + 1, head.end())};
+                                   std::to_string(seq), key_, token_};
   for (const Registry::LocalClient& c : clients) {
     const Bytes b = record_bytes(c.entry, c.account, seq);
     args.push_back(id_text(c.entry.id));
@@ -629,8 +752,8 @@ void Cluster::reregister() {
     argv.push_back(a.data());
     lens.push_back(a.size());
   }
-  Reply r(command_locked(static_cast<int>(argv.size()), argv.data(), lens.data()));
-  if (r && r->type == REDIS_REPLY_ERROR) spdlog::error("cluster: re-register: {}", as_view(r.get()));
+  Reply r(checked_locked("re-register", clients.size(), argv, lens));
+  if (r && r->type == REDIS_REPLY_INTEGER && r->integer == -1) lose_id();
 }
 
 // Rebuilds the replica from the hash; subscribers hear only the changes.
@@ -645,7 +768,8 @@ void Cluster::sync(bool removals) {
   {
     std::lock_guard lock(cmd_mu_);
     const char* argv[] = {"HGETALL", kClients};
-    r.reset(command_locked(2, argv, nullptr));
+    r.reset(checked_locked("read the clients", sh_->registry.size() + sh_->registry.remote_count(),
+                           {std::begin(argv), std::end(argv)}, {}));
     if (removals && r && r->type == REDIS_REPLY_ARRAY) {
       Bytes msg{'S'};
       put_record_head(msg, false, marker);
@@ -726,10 +850,19 @@ void Cluster::on_message(std::string_view channel, std::string_view payload) {
 void Cluster::on_presence(std::string_view payload) {
   Registry::RemoteClient c;
   Presence p;
-  if (payload.size() < 2 || payload[0] != 'P' || !decode_event(payload.substr(2), c, p) ||
-      is_local(c.entry.id)) {
-    return;
+  if (payload.size() < 2 || payload[0] != 'P') return;
+  if (!decode_event(payload.substr(2), c, p)) {
+    // A LEFT this version cannot read whole (a reason code of a newer one,
+    // during a rolling upgrade) still removes its client, by id: else it
+    // would stay listed here for good.
+    constexpr std::size_t kIdAt = 2 + kRecordHead + 2;
+    if (payload.size() < kIdAt + 4 || payload[2 + kRecordHead] != static_cast<char>(PresenceEvent::Left)) return;
+    c.seq = read_u64(payload, 3);
+    c.entry.id = read_u32(payload, kIdAt);
+    p.event = PresenceEvent::Left;
+    p.reason = LeaveReason::Closed;
   }
+  if (is_local(c.entry.id)) return;
   if (p.event == PresenceEvent::Left) {
     Entry gone;
     if (sh_->registry.remote_remove(c.entry.id, c.seq, gone)) remote_left(gone, p.reason);
@@ -763,7 +896,14 @@ void Cluster::on_inbox(std::string_view payload) {
       }
       return;
     case 'A': settle(n, true, {}); return;
-    case 'F': settle(n, false, payload.substr(5)); return;
+    case 'F': {
+      // The text goes to our client in its NOT_DELIVERED answer: only a
+      // sane one from another node (a forged payload gets the plain words).
+      constexpr std::size_t kMaxWhy = 1024;
+      const std::string_view why = payload.substr(5);
+      settle(n, false, why.size() <= kMaxWhy && valid_utf8(why) ? why : std::string_view());
+      return;
+    }
     default: return;
   }
 }
@@ -838,7 +978,9 @@ void Cluster::settle(std::uint32_t message_id, bool ok, std::string_view why) {
 
 namespace {
 
-// ARGV: the ids hash, the client block, the message block.  Returns the
+// ARGV: the ids hash, the client block, the message block, and the floor
+// key of a run before ours, which it deletes (our sequence numbers start
+// from the clock, which may have stepped back).  Returns the
 // two counters' start values (absent or damaged: 1) and moves each a block
 // on, wrapping as id_advance() does (1..16777215, never 0).  One script:
 // one round trip, and each field's read and write go together.
@@ -849,6 +991,7 @@ local function start(field, block)
   redis.call('HSET', ARGV[1], field, (v - 1 + block) % 16777215 + 1)
   return v
 end
+redis.call('DEL', ARGV[4])
 return {start('client', tonumber(ARGV[2])), start('message', tonumber(ARGV[3]))})";
 
 // ARGV: our liveness key, our token, the ids hash, the client and message
@@ -869,8 +1012,10 @@ bool counter_reply(const redisReply* r) {
 // other thread runs: this run counts from where the last one reserved.
 bool Cluster::start_ids(std::string& why) {
   const std::string clients = std::to_string(kClientIdBlock), messages = std::to_string(kMessageIdBlock);
-  const char* argv[] = {"EVAL", kStartIdsScript, "0", ids_key_.c_str(), clients.c_str(), messages.c_str()};
-  Reply r(static_cast<redisReply*>(redisCommandArgv(cmd_, 6, argv, nullptr)));
+  const std::string floor = key_ + ":floor";
+  const char* argv[] = {"EVAL",         kStartIdsScript,  "0", ids_key_.c_str(), clients.c_str(),
+                        messages.c_str(), floor.c_str()};
+  Reply r(static_cast<redisReply*>(redisCommandArgv(cmd_, 7, argv, nullptr)));
   if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 2 || !counter_reply(r->element[0]) ||
       !counter_reply(r->element[1])) {
     why = "Redis at " + opts_.cluster_url + " did not give this node its ids (" + ids_key_ + "): " +

@@ -91,6 +91,8 @@ class Cluster {
   std::uint8_t node() const { return node_; }
   bool is_local(std::uint32_t id) const { return (id >> 24) == node_; }
   bool link_up() const { return up_.load(std::memory_order_relaxed); }
+  // Another process took our node id while we ran (sockchatd exits 1).
+  bool lost_id() const { return lost_id_.load(std::memory_order_relaxed); }
   // The low 24 bits of our client and message ids (any thread; started by
   // claim()).  Taking never waits for Redis.
   IdCounter& client_ids() { return client_ids_; }
@@ -98,9 +100,11 @@ class Cluster {
 
   // Client threads.  Presence of one of our clients, for the other nodes;
   // `account`: it is signed in.  `with_lock` (a client leaving: its removal
-  // from the Registry) runs under cmd_mu_, which reregister() holds while it
+  // from the Registry) runs under cmd_mu_ (link up) or unsent_mu_ (link
+  // down: its LEFT is kept, and sent with its reason once the link is
+  // back), and reregister() holds both while it takes the kept LEFTs and
   // snapshots the Registry, so that a re-register cannot slip in between
-  // and announce the client as LEFT CLOSED before its real LEFT.
+  // and announce the client as LEFT CLOSED instead of its real LEFT.
   void presence(PresenceEvent event, LeaveReason reason, const Entry& entry, bool account,
                 const std::function<void()>& with_lock = {});
   // A MESSAGE frame for `target` on another node; false when it cannot get
@@ -142,14 +146,18 @@ class Cluster {
   void link_lost(const char* what, const redisContext* c);
   long long publish(const std::string& channel, const Bytes& message);
   redisReply* command_locked(int argc, const char** argv, const std::size_t* lens);
+  redisReply* checked_locked(const char* what, std::size_t items, const std::vector<const char*>& argv,
+                             const std::vector<std::size_t>& lens);
+  void lose_id();
   void tick(Clock::time_point now);
-  void keep_unsent(const Entry& entry, bool account, LeaveReason reason);
-  void send_unsent_locked();
-  bool write_presence_locked(PresenceEvent event, LeaveReason reason, const Entry& entry, bool account);
+  void keep_unsent_locked(const Unsent& u);
+  std::vector<Unsent> take_unsent_locked();
+  void send_unsent_locked(std::vector<Unsent> unsent);
+  std::size_t write_presence_locked(PresenceEvent event, const std::vector<Unsent>& states);
   bool start_ids(std::string& why);
   void keep_ids_ahead();
   void want_ids_ahead();
-  bool refresh();
+  int refresh();
   void reap();
   void reregister();
   void sync(bool removals);
@@ -177,7 +185,8 @@ class Cluster {
   std::atomic<bool> up_{false};
   bool claimed_ = false;  // the node id is ours to give back (under cmd_mu_)
   std::uint64_t seq_;     // the last sequence number we published (under cmd_mu_)
-  std::mutex unsent_mu_;  // guards unsent_; taken after cmd_mu_
+  std::mutex unsent_mu_;  // guards unsent_; taken after cmd_mu_, before the Registry's
+  std::atomic<bool> lost_id_{false};  // another process took our node id: we stop
   std::vector<Unsent> unsent_;
   std::uint64_t unsent_dropped_ = 0;  // over kMaxUnsent, left to re-registering
   std::atomic<bool> stopping_{false};

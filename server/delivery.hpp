@@ -30,7 +30,8 @@ struct Pending {
 
 class Deliveries {
  public:
-  // Message ids start at 1 and are never reused within one run.  In a
+  // Message ids start at 1 and, on one server (a 32-bit counter), are
+  // never reused within one run.  In a
   // cluster (set_node, before any other thread starts) the node id is the
   // high 8 bits and the cluster's counter the low 24: unique across the
   // cluster without asking anyone, starting where the node's previous run

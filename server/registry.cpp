@@ -232,6 +232,11 @@ bool Registry::remote_contains(std::uint32_t id) const {
   return remote_.contains(id);
 }
 
+std::size_t Registry::remote_count() const {
+  std::lock_guard lock(mu_);
+  return remote_.size();
+}
+
 std::map<std::uint32_t, Registry::RemoteClient> Registry::remote_entries() const {
   std::lock_guard lock(mu_);
   return remote_;

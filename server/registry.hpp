@@ -92,6 +92,7 @@ class Registry {
   // Removes `id` unless the replica holds a newer state than `seq`.
   bool remote_remove(std::uint32_t id, std::uint64_t seq, Entry& gone);
   bool remote_contains(std::uint32_t id) const;
+  std::size_t remote_count() const;
   std::map<std::uint32_t, RemoteClient> remote_entries() const;
   // Our own clients, ascending by id, and whether each is signed in.
   struct LocalClient {

@@ -114,7 +114,7 @@ int Server::run() {
     update_status(now, false);
   }
   stop_all();
-  return 0;
+  return cluster_ && cluster_->lost_id() ? 1 : 0;
 }
 
 int Server::wait_timeout_ms(Clock::time_point now) const {

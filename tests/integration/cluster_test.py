@@ -3,7 +3,7 @@
 real redis-server this script starts on a unix socket in a temporary
 directory (no TCP port, no persistence) and stops again.
 
-usage: cluster_test.py SOCKCHATD nodes|broker|auth
+usage: cluster_test.py SOCKCHATD nodes|broker|auth|guard
   nodes:  ids, HELLO's CLUSTERED flag, LIST identical on every node,
           presence once per event, cross-node SEND with the end-to-end ACK,
           1,000 pipelined SENDs in order, NOT_DELIVERED after the timeout,
@@ -15,6 +15,10 @@ usage: cluster_test.py SOCKCHATD nodes|broker|auth
           once) and restarted empty (the cluster converges, subscribers
           hear no spurious events, every node writes its ids hash back), a
           node frozen past its TTL comes back
+  guard:  a Redis that refuses writes (OOM) for a moment: the node marks
+          its link down and registers the client that joined meanwhile
+          once Redis takes writes again; a node frozen past its TTL whose
+          id another process took stops with exit 1
   auth:   a redis-server with --requirepass: no password, a wrong one
           (--cluster-password-file) and one in the URL refused at start
           with exit 1 and the password never shown; the right one serves
@@ -172,7 +176,8 @@ def converged(clients, expect, timeout=8.0):
 
 def redis_call(redis, *args):
     """One command over RESP on the broker's socket (binary-safe): an
-    integer reply as int, a bulk string as bytes (None for nil)."""
+    integer reply as int, a bulk string as bytes (None for nil), a status
+    as str."""
     args = [a if isinstance(a, bytes) else str(a).encode() for a in args]
     cmd = b"*%d\r\n" % len(args) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in args)
     with socket.socket(socket.AF_UNIX) as s:
@@ -183,6 +188,8 @@ def redis_call(redis, *args):
     head, _, rest = reply.partition(b"\r\n")
     if head[:1] == b":":
         return int(head[1:])
+    if head[:1] == b"+":
+        return head[1:].decode()
     if head[:1] == b"$":
         n = int(head[1:])
         return None if n < 0 else rest[:n]
@@ -267,10 +274,12 @@ def check_wrap(redis, nodes):
     # 2047 + 4096.  Connections one after another, each closed after its
     # HELLO, so that --max-clients is never near.
     t0 = time.monotonic()
-    for _ in range(2100):
+    hellos = 0
+    for _ in range(2500):
         with socket.create_connection(("127.0.0.1", nodes[-1].port), timeout=10) as s:
-            s.recv(1)
+            hellos += HEADER.unpack(recv_exact(s, HEADER.size))[3] == HELLO
     connects = time.monotonic() - t0
+    check(hellos == 2500, f"every connection got its HELLO ({hellos})")
     deadline = time.monotonic() + 5
     while True:
         stored = redis_hget_int(redis, "sockchat:node:4:ids", "client")
@@ -279,7 +288,7 @@ def check_wrap(redis, nodes):
         time.sleep(0.05)
     check(stored >= 2047 + 4096,
           f"half a block of ids moved the reservation before the tick: {stored} "
-          f"({connects:.1f} s for 2100 connections)")
+          f"({connects:.1f} s for 2500 connections)")
 
 
 def test_nodes(redis, nodes):
@@ -442,19 +451,20 @@ def test_broker(redis, nodes, notify):
     check(all(v is not None and v > max(low24(i) for i in ids if i >> 24 == n) for n, v in stored.items()),
           f"every node's ids are back in the restarted broker: {stored}")
     check(wait_status(notify, "cluster link up"), "systemd STATUS says the link is up again")
+    # Until the link is back a SEND fails at once; the first MESSAGE that
+    # arrives is ACKed, and its SEND (whichever it was) answers OK.
     deadline = time.monotonic() + 10
-    while True:
-        rid = send(a, b.id, "after restart")
+    rids, m = [], None
+    while m is None and time.monotonic() < deadline:
+        rids.append(send(a, b.id, "after restart"))
         m = b.wait(is_message, 1)
-        if m is not None or time.monotonic() > deadline:
-            break
-        a.wait(lambda f: f[0] == RESPONSE and f[3] == rid, 1)
     if m:
         b.call(ACK, struct.pack(">I", m[3]))
-    r = a.wait(lambda f: f[0] == RESPONSE and f[3] == rid)
-    check(r is not None and r[2] == OK,
-          f"cross-node SEND works again {time.monotonic() - t0:.1f} s after the restart")
-    time.sleep(TTL + 1)  # the second look after reconnecting
+    r = a.wait(lambda f: f[0] == RESPONSE and f[3] in rids and f[2] == OK)
+    check(r is not None, f"cross-node SEND works again {time.monotonic() - t0:.1f} s after the restart")
+    # The second look after reconnecting: --node-ttl, the 2 s longest
+    # backoff and two timed-out tries later.
+    time.sleep(TTL + 3)
     events = sub.presence()
     check(events == [], f"subscribers heard no event from the broker restart: {events}")
 
@@ -499,6 +509,7 @@ def test_broker(redis, nodes, notify):
         # d's rename waits 250 ms for the broker, then node 3 marks its link
         # down (the rename, already written, runs when the broker thaws).
         check(d.call(NICK, b"dee") is not None, "d renames itself while the broker is frozen")
+        check("cluster link down" in nodes[2].read_log(), "node 3 knows its link is down")
         check(c.call(BYE) is not None, "then c says BYE")
         c.close()
         time.sleep(0.2)
@@ -527,6 +538,46 @@ def test_broker(redis, nodes, notify):
         x.close()
 
 
+def test_guard(redis, nodes):
+    a = Client(nodes[0].port)
+    converged([a], [a.id])
+    # Redis refuses writes (OOM under a 1-byte maxmemory): node 2's write
+    # of the JOINED fails, and it must not count as done.
+    check(redis_call(redis, "CONFIG", "SET", "maxmemory", "1") is not None, "maxmemory 1")
+    try:
+        c = Client(nodes[1].port)
+        time.sleep(0.6)
+    finally:
+        redis_call(redis, "CONFIG", "SET", "maxmemory", "0")
+    check("Redis answered OOM" in nodes[1].read_log() or "presence write refused: OOM" in nodes[1].read_log(),
+          "node 2's log says Redis refused the write")
+    lists = converged([a], [a.id, c.id], 8)
+    check(lists == [sorted([a.id, c.id])], f"the client that joined meanwhile reaches node 1: {lists}")
+
+    # Node 2 frozen past its TTL; meanwhile another process takes node id 2.
+    os.kill(nodes[1].proc.pid, signal.SIGSTOP)
+    replacement = None
+    try:
+        deadline = time.monotonic() + TTL + 3
+        while redis_call(redis, "EXISTS", "sockchat:node:2") and time.monotonic() < deadline:
+            time.sleep(0.1)
+        replacement = start_node(redis, 2)
+    finally:
+        os.kill(nodes[1].proc.pid, signal.SIGCONT)
+    try:
+        rc = nodes[1].proc.wait(timeout=TTL + 5)
+    except subprocess.TimeoutExpired:
+        rc = None
+    check(rc == 1 and "another process holds node id 2" in nodes[1].read_log(),
+          f"the thawed node, its id taken, stops with exit 1: {rc}")
+    d = Client(replacement.port)
+    lists = converged([a], [a.id, d.id], 8)
+    check(lists == [sorted([a.id, d.id])], f"the replacement serves node id 2 alone: {lists}")
+    for x in (a, c, d):
+        x.close()
+    check(replacement.stop() == 0, "the replacement stops cleanly")
+
+
 def refused(*args):
     """Runs a node that must not start; (exit status, stderr)."""
     r = subprocess.run([SERVER, "--bind", "127.0.0.1", "--port", "0", *args],
@@ -549,11 +600,15 @@ def test_sign_in(a, b):
           f"signing in as carol on node 1 while node 2's guest holds the name: NICK_IN_USE ({r and r[2]})")
     check(b.call(NICK, b"bob")[2] == OK, "the guest renames itself")
     check(a.wait(renamed) is not None, "node 1 heard that rename too")
+    check(b.call(SUBSCRIBE, b"\x01")[2] == OK, "b subscribes")
     r = a.call(AUTH, auth_payload("carol", "pw-carol"))
     check(r is not None and r[2] == OK, f"then carol signs in ({r and r[2]})")
+    f = b.wait(lambda f: renamed(f) and struct.unpack_from(">I", f[4], 2)[0] == a.id)
+    check(f is not None, "node 2 heard the sign-in")
     r = b.call(NICK, b"Carol")
     check(r is not None and r[2] == NICK_IN_USE, "and node 2's guests cannot take the name back")
     a.presence()
+    b.presence()
 
 
 def test_auth(directory):
@@ -633,15 +688,17 @@ def main():
     notify.bind(os.path.join(directory, "notify"))
     try:
         nodes = [start_node(redis, n, env_notify=os.path.join(directory, "notify") if n == 1 else None)
-                 for n in (1, 2, 3)]
+                 for n in ((1, 2) if MODE == "guard" else (1, 2, 3))]
         if MODE == "nodes":
             test_nodes(redis, nodes)
+        elif MODE == "guard":
+            test_guard(redis, nodes)
         else:
             test_broker(redis, nodes, notify)
     finally:
         for n in nodes:
             rc = n.stop()
-            if n.proc.returncode not in (0, -9):
+            if n.proc.returncode not in (0, -9) and not (MODE == "guard" and n is nodes[1]):
                 check(False, f"node exit status {rc}; log:\n{n.read_log()}")
         redis.kill()
         notify.close()
