@@ -55,6 +55,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -64,6 +65,7 @@
 #include "server/delivery.hpp"
 #include "server/ids.hpp"
 #include "server/options.hpp"
+#include "server/publish_batch.hpp"
 #include "server/registry.hpp"
 
 struct redisContext;
@@ -133,6 +135,12 @@ class Cluster {
   // outlasts a tick at any SEND rate one node serves.
   static constexpr std::uint32_t kClientIdBlock = 4096;
   static constexpr std::uint32_t kMessageIdBlock = 1u << 18;
+  // One batch of publishes (PublishBatcher): 256 small PUBLISHes are a few
+  // KiB each way and Redis answers them in well under a millisecond, so a
+  // batch's replies come within the one command timeout (kCommandTimeout);
+  // the byte bound keeps large MESSAGEs from making a batch long to write.
+  static constexpr std::size_t kBatchOps = 256;
+  static constexpr std::size_t kBatchBytes = std::size_t{1} << 20;
 
   void run();
   bool connect_all();
@@ -141,6 +149,7 @@ class Cluster {
   void after_connect();
   void link_lost(const char* what, const redisContext* c);
   long long publish(const std::string& channel, const Bytes& message);
+  void publish_batch(std::span<Publish* const> batch);
   redisReply* command_locked(int argc, const char** argv, const std::size_t* lens);
   void tick(Clock::time_point now);
   void keep_unsent(const Entry& entry, bool account, LeaveReason reason);
@@ -175,6 +184,9 @@ class Cluster {
   redisContext* cmd_ = nullptr;
   redisContext* sub_ = nullptr;  // cluster thread only
   std::atomic<bool> up_{false};
+  // Client threads' publishes, sent together on cmd_ (publish_batch()).
+  PublishBatcher publishes_{[this](std::span<Publish* const> batch) { publish_batch(batch); }, kBatchOps,
+                            kBatchBytes};
   bool claimed_ = false;  // the node id is ours to give back (under cmd_mu_)
   std::uint64_t seq_;     // the last sequence number we published (under cmd_mu_)
   std::mutex unsent_mu_;  // guards unsent_; taken after cmd_mu_
