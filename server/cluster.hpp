@@ -39,9 +39,13 @@
 //
 // Threads.  Client threads write presence (MULTI/EXEC with its PUBLISH) and
 // publish SEND/ACK/failure on the one command connection, behind cmd_mu_,
-// with a short timeout: a broker that is down costs them one failed call,
-// after which the link is marked down and every call fails at once until
-// the cluster thread has reconnected.  The cluster thread (one, joined at
+// with a short timeout.  Their publishes go through a group commit
+// (server/publish_batch.hpp): those queued while a batch is in flight go
+// together in the next, which one of their threads writes and reads in one
+// round trip, so a node is not limited to one publish per round trip.  A
+// broker that hangs costs a client thread about one timeout (the batch in
+// flight, its own then fails at once), after which the link is marked down
+// and every call fails at once until the cluster thread has reconnected.  The cluster thread (one, joined at
 // stop()) owns the subscriber connection: it applies the other nodes'
 // presence events to the Registry's replica, delivers MESSAGEs for our
 // clients, settles our SENDs on their ACK or failure, refreshes our
