@@ -426,14 +426,39 @@ void Cluster::lose_id() {
 }
 
 long long Cluster::publish(const std::string& channel, const Bytes& message) {
-  const char* argv[] = {"PUBLISH", channel.c_str(), reinterpret_cast<const char*>(message.data())};
-  const std::size_t lens[] = {7, channel.size(), message.size()};
   // With the link down, fail at once rather than wait behind the cluster
   // thread's reconnect for the lock.
   if (!up_) return -1;
+  return publishes_.publish(channel, message);
+}
+
+// The leader of a group commit (server/publish_batch.hpp): every command
+// of the batch written at once and the replies read in order, all under
+// cmd_mu_, so that no other command (a presence MULTI/EXEC, the cluster
+// thread's) comes between them.  One batch costs one round trip and waits
+// at most about one command timeout: the replies come together.
+void Cluster::publish_batch(std::span<Publish* const> batch) {
+  if (!up_) return;  // went down while this batch queued: all fail at once
   std::lock_guard lock(cmd_mu_);
-  Reply r(command_locked(3, argv, lens));
-  return r && r->type == REDIS_REPLY_INTEGER ? r->integer : -1;
+  if (cmd_ == nullptr || !up_) return;
+  for (Publish* p : batch) {
+    const char* argv[] = {"PUBLISH", p->channel.data(), reinterpret_cast<const char*>(p->message.data())};
+    const std::size_t lens[] = {7, p->channel.size(), p->message.size()};
+    // Fails only out of memory, which leaves the context unusable.
+    if (redisAppendCommandArgv(cmd_, 3, argv, lens) != REDIS_OK) {
+      link_lost("publish", cmd_);
+      return;
+    }
+  }
+  for (Publish* p : batch) {
+    void* raw = nullptr;
+    if (redisGetReply(cmd_, &raw) != REDIS_OK) {
+      link_lost("publish", cmd_);
+      return;
+    }
+    Reply r(static_cast<redisReply*>(raw));
+    if (r->type == REDIS_REPLY_INTEGER) p->receivers = r->integer;
+  }
 }
 
 // `with_lock` runs first, under the same lock (see the header).  With the

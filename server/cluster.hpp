@@ -39,9 +39,13 @@
 //
 // Threads.  Client threads write presence (MULTI/EXEC with its PUBLISH) and
 // publish SEND/ACK/failure on the one command connection, behind cmd_mu_,
-// with a short timeout: a broker that is down costs them one failed call,
-// after which the link is marked down and every call fails at once until
-// the cluster thread has reconnected.  The cluster thread (one, joined at
+// with a short timeout.  Their publishes go through a group commit
+// (server/publish_batch.hpp): those queued while a batch is in flight go
+// together in the next, which one of their threads writes and reads in one
+// round trip, so a node is not limited to one publish per round trip.  A
+// broker that hangs costs a client thread about one timeout (the batch in
+// flight, its own then fails at once), after which the link is marked down
+// and every call fails at once until the cluster thread has reconnected.  The cluster thread (one, joined at
 // stop()) owns the subscriber connection: it applies the other nodes'
 // presence events to the Registry's replica, delivers MESSAGEs for our
 // clients, settles our SENDs on their ACK or failure, refreshes our
@@ -55,6 +59,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <span>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -64,6 +69,7 @@
 #include "server/delivery.hpp"
 #include "server/ids.hpp"
 #include "server/options.hpp"
+#include "server/publish_batch.hpp"
 #include "server/registry.hpp"
 
 struct redisContext;
@@ -137,6 +143,12 @@ class Cluster {
   // outlasts a tick at any SEND rate one node serves.
   static constexpr std::uint32_t kClientIdBlock = 4096;
   static constexpr std::uint32_t kMessageIdBlock = 1u << 18;
+  // One batch of publishes (PublishBatcher): 256 small PUBLISHes are a few
+  // KiB each way and Redis answers them in well under a millisecond, so a
+  // batch's replies come within the one command timeout (kCommandTimeout);
+  // the byte bound keeps large MESSAGEs from making a batch long to write.
+  static constexpr std::size_t kBatchOps = 256;
+  static constexpr std::size_t kBatchBytes = std::size_t{1} << 20;
 
   void run();
   bool connect_all();
@@ -145,6 +157,7 @@ class Cluster {
   void after_connect();
   void link_lost(const char* what, const redisContext* c);
   long long publish(const std::string& channel, const Bytes& message);
+  void publish_batch(std::span<Publish* const> batch);
   redisReply* command_locked(int argc, const char** argv, const std::size_t* lens);
   redisReply* checked_locked(const char* what, std::size_t items, const std::vector<const char*>& argv,
                              const std::vector<std::size_t>& lens);
@@ -183,6 +196,9 @@ class Cluster {
   redisContext* cmd_ = nullptr;
   redisContext* sub_ = nullptr;  // cluster thread only
   std::atomic<bool> up_{false};
+  // Client threads' publishes, sent together on cmd_ (publish_batch()).
+  PublishBatcher publishes_{[this](std::span<Publish* const> batch) { publish_batch(batch); }, kBatchOps,
+                            kBatchBytes};
   bool claimed_ = false;  // the node id is ours to give back (under cmd_mu_)
   std::uint64_t seq_;     // the last sequence number we published (under cmd_mu_)
   std::mutex unsent_mu_;  // guards unsent_; taken after cmd_mu_, before the Registry's
