@@ -34,7 +34,7 @@ constexpr const char* kHelp =
     "                             per started KiB of text; 0 = unlimited (default: 200)\n"
     "      --max-unacked BYTES    most bytes of messages awaiting one client's\n"
     "                             acknowledgement, all senders together; at least\n"
-    "                             max-payload + 128, at most --sendq (default: 262144)\n"
+    "                             max-payload + 128, at most --sendq (default: 131072)\n"
     "      --max-request-rate N   request cost units per second per client, burst 2N\n"
     "                             (TIME costs 1, LIST 100); 0 = unlimited (default: 10000)\n"
     "      --max-clients-per-ip N most clients from one IPv4 address or IPv6 /64;\n"
@@ -124,7 +124,12 @@ constexpr option kLongOptions[] = {
 };
 
 constexpr std::uint64_t kMaxSendq = 1ull << 30;
-constexpr std::uint64_t kDefaultMaxUnacked = 256 * 1024;
+// Room for one largest message and as much again of ordinary ones.  A
+// recipient's own answers wait behind at most this many bytes of others'
+// messages, so it is also the latency a slow reader pays for being sent
+// to: 131 ms at 1 MB/s.  256 KiB (the first choice) doubled that for no
+// gain a person would notice (sockchatd(8) LIMITS, bench/README.md).
+constexpr std::uint64_t kDefaultMaxUnacked = 128 * 1024;
 
 void usage_error(const std::string& line) {
   std::fprintf(stderr, "sockchatd: %s\nTry 'sockchatd --help'.\n", line.c_str());

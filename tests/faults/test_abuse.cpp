@@ -289,7 +289,7 @@ TEST_CASE("nicks: invisible, bidi, private-use and confusable nicks refused; cas
 }
 
 TEST_CASE("SEND flood at a slow reader: it stays connected and keeps ACKing; the senders are told it is busy") {
-  Server s;  // defaults: --max-unacked 262144, --max-send-rate 200 (one per KiB)
+  Server s;  // defaults: --max-unacked 131072, --max-send-rate 200 (one per KiB)
   Client reader(s, ClientOptions{4096, true, "127.0.9.1"});
   std::vector<std::unique_ptr<Client>> senders;
   for (int i = 0; i < 3; ++i) senders.push_back(client_from(s, "127.0.9." + std::to_string(2 + i)));
