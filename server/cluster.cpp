@@ -434,7 +434,7 @@ long long Cluster::publish(const std::string& channel, const Bytes& message) {
 
 // The leader of a group commit (server/publish_batch.hpp): every command
 // of the batch written at once and the replies read in order, all under
-// cmd_mu_, so that no other command (a presence MULTI/EXEC, the cluster
+// cmd_mu_, so that no other command (a presence script, the cluster
 // thread's) comes between them.  One batch costs one round trip and waits
 // at most about one command timeout: the replies come together.
 void Cluster::publish_batch(std::span<Publish* const> batch) {

@@ -37,7 +37,8 @@
 // Password (--cluster URL's user:password@, or --cluster-password-file):
 // sent with AUTH on both connections after every connect, never logged.
 //
-// Threads.  Client threads write presence (MULTI/EXEC with its PUBLISH) and
+// Threads.  Client threads write presence (one script: its hash and set
+// writes with its PUBLISH, kPresenceScript in cluster.cpp) and
 // publish SEND/ACK/failure on the one command connection, behind cmd_mu_,
 // with a short timeout.  Their publishes go through a group commit
 // (server/publish_batch.hpp): those queued while a batch is in flight go
