@@ -461,15 +461,25 @@ void Connection::obey_marks() {
 }
 
 // Hands this turn's frames to the Peer, which sends them at once when
-// nothing else is queued.
+// nothing else is queued.  While open, the queue never passes --sendq: the
+// soft limit leaves room for any one answer, so answers that do not fit
+// mean others' posts filled the queue of a client that does not read.
 void Connection::flush() {
   if (out_.empty()) return;
+  if (phase_ == Phase::Open) {
+    const bool fits = peer_->write_within_sendq(out_);
+    out_.clear();
+    if (!fits) drop_for_sendq();
+    return;
+  }
   peer_->write(out_);
   out_.clear();
 }
 
 bool Connection::backed_up() const {
-  return unsent() >= soft_sendq(sh_.opts.sendq, sh_.opts.max_payload);
+  // Above, not at: the soft limit is 0 at the smallest --sendq, where an
+  // empty queue must still let the next request be answered.
+  return unsent() > soft_sendq(sh_.opts.sendq, sh_.opts.max_payload);
 }
 
 // ---------------------------------------------------------------------------

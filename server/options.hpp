@@ -74,10 +74,12 @@ std::string credential_path(const std::string& name);
 // delivered at all.
 std::uint64_t min_sendq(std::uint32_t max_payload);
 
-// While a client's unsent output (queued plus this turn's answers) is at or
-// above this, its requests are not read, so that TCP pushes back on a client
-// that does not read.  Half of --sendq, and always room below --sendq for
-// the largest answer but LIST (a PING echo of max-payload bytes).
+// While a client's unsent output (queued plus this turn's answers) is above
+// this, its requests are not read, so that TCP pushes back on a client that
+// does not read.  Half of --sendq, and always room below --sendq for the
+// largest answer but LIST (a PING echo of max-payload bytes).  At the
+// smallest --sendq it is 0: a request is answered only once everything
+// before it was sent.
 inline std::uint64_t soft_sendq(std::uint64_t sendq, std::uint32_t max_payload) {
   return std::min(sendq / 2, sendq - min_sendq(max_payload));
 }

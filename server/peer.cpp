@@ -85,6 +85,14 @@ void Peer::write(ByteView frames) {
   write_locked(frames);
 }
 
+bool Peer::write_within_sendq(ByteView frames) {
+  std::lock_guard lock(mu_);
+  const std::size_t more = tls_ ? tls::cipher_bound(frames.size()) : frames.size();
+  if (out_.size() - sent_ + more > sendq_) return false;
+  write_locked(frames);
+  return true;
+}
+
 void Peer::flush() {
   std::lock_guard lock(mu_);
   flush_locked();

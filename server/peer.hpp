@@ -79,6 +79,9 @@ class Peer {
   void queue_first(ByteView frames);
   // Writes the owner's own frames (also after retire(): goodbyes).
   void write(ByteView frames);
+  // The same within --sendq: false, writing nothing, when the frames would
+  // take the queue past it (the client is not reading its answers).
+  bool write_within_sendq(ByteView frames);
   // Sends queued bytes; call when poll() reported POLLOUT.
   void flush();
   std::size_t queued() const { return queued_.load(std::memory_order_relaxed); }

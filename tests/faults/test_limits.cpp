@@ -112,6 +112,30 @@ TEST_CASE("over --max-clients: SERVER_FULL then close; the others unharmed; room
   for (auto& c : in) check_alive(*c);
 }
 
+TEST_CASE("--sendq at its smallest (max-payload + 128): every request is still answered, the largest echo too") {
+  // There the soft limit is 0: a request is answered once all before it
+  // was sent.  It used to be "at or above 0", which answered nothing.
+  Server s{"--sendq", "65664"};
+  Client c(s);
+  Bytes batch;
+  std::vector<std::uint32_t> ids;
+  for (int i = 0; i < 50; ++i) ids.push_back(c.add_request(batch, Type::Time));
+  const Bytes echo(65536, 0x5a);
+  ids.push_back(c.add_request(batch, Type::Ping, ByteView(echo.data(), echo.size())));
+  for (int i = 0; i < 5; ++i) ids.push_back(c.add_request(batch, Type::List));
+  REQUIRE(c.try_send(view(batch)));
+  std::size_t answered = 0;
+  while (answered < ids.size()) {
+    const auto f = c.next_frame(kWait);
+    REQUIRE_MESSAGE(f.has_value(), "only ", answered, " of ", ids.size(), " requests answered");
+    CHECK(f->header.id == ids[answered]);
+    CHECK(f->status() == Status::Ok);
+    if (f->type() == Type::Ping) CHECK(f->payload == echo);
+    ++answered;
+  }
+  check_alive(c);
+}
+
 TEST_CASE("out of file descriptors (RLIMIT_NOFILE 64): newcomers told SERVER_FULL, existing clients served, no busy loop, service resumes") {
   auto s = server_with_nofile(64, ServerOptions{{"--max-clients", "1000", "--max-clients-per-ip", "0",
                                                  "--max-connect-rate", "0"},
