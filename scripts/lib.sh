@@ -2,7 +2,7 @@
 
 # Debian packages the build and the full test suite need.
 SOCKCHAT_BUILD_DEPS="g++ meson ninja-build pkg-config cmake python3 libspdlog-dev libfmt-dev libncurses-dev libicu-dev doctest-dev libssl-dev libcrypt-dev libinih-dev libhiredis-dev"
-SOCKCHAT_TEST_DEPS="strace tmux mandoc groff-base man-db wireshark-common tshark iproute2 procps systemd clang libclang-rt-14-dev psmisc util-linux redis-server"
+SOCKCHAT_TEST_DEPS="strace tmux openssl mandoc groff-base man-db wireshark-common tshark iproute2 procps systemd clang libclang-rt-14-dev psmisc util-linux redis-server"
 
 # Installs whichever of the named Debian packages are missing, with sudo when
 # not root.  Does nothing (and needs no network) when all are present.

@@ -64,6 +64,42 @@ double victim_times(Client& victim, Ms total) {
   return worst;
 }
 
+// What became of a batch of SENDs.
+struct SendOutcome {
+  int ok = 0;
+  int over_rate = 0;  // RATE_LIMITED by the sender's send rate
+  int busy = 0;       // RATE_LIMITED because the target has too much unacked
+  int other = 0;
+};
+
+// Pipelines `count` SENDs of `text` from `sender` to `reader`, which ACKs
+// every MESSAGE it gets, until each SEND is answered (bounded).
+SendOutcome pipeline_sends(Client& sender, Client& reader, const std::string& text, int count) {
+  Bytes batch;
+  for (int i = 0; i < count; ++i) sender.add_request(batch, Type::Send, view(send_payload(reader.id(), text)));
+  sender.send_raw(view(batch));
+  SendOutcome out;
+  for (const auto t0 = Clock::now(); out.ok + out.over_rate + out.busy + out.other < count;) {
+    REQUIRE(seconds_since(t0) < 10);
+    if (auto m = reader.try_indication(Type::Message, Ms(10))) {
+      check_ok(reader.call(Type::Ack, view(u32_payload(m->id()))), Type::Ack);
+    }
+    while (auto f = sender.next_frame(Ms(10))) {
+      if (f->kind() != Kind::Response || f->type() != Type::Send) continue;
+      if (f->status() == Status::Ok) {
+        ++out.ok;
+      } else if (f->status() == Status::RateLimited && f->text().find("busy") != std::string::npos) {
+        ++out.busy;
+      } else if (f->status() == Status::RateLimited && f->text().find("KiB of text) per second") != std::string::npos) {
+        ++out.over_rate;
+      } else {
+        ++out.other;
+      }
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 namespace {
@@ -345,4 +381,48 @@ TEST_CASE("SEND flood at a slow reader: it stays connected and keeps ACKing; the
   CHECK(busy > 0);
   CHECK_FALSE(reader.eof());
   check_alive(reader);
+}
+
+TEST_CASE("send rate counts bytes: 20 pipelined SENDs of 60,000 bytes overrun it, 20 of 100 bytes do not") {
+  Server s;  // defaults: --max-send-rate 200, a token per started KiB, burst 400
+  Client reader(s, ClientOptions{0, true, "127.0.10.1"});
+  auto big = client_from(s, "127.0.10.2");
+  auto small = client_from(s, "127.0.10.3");
+  // 60,000 bytes cost 59 tokens: 6 SENDs fit in the burst (354), the 7th
+  // only after 0.3 s of refill, so the rest of a pipelined 20 is refused.
+  // Were each SEND one token, all 20 would fit.  (Past the send rate, the
+  // reader's --max-unacked may still answer some "busy".)
+  const SendOutcome b = pipeline_sends(*big, reader, std::string(60000, 'b'), 20);
+  MESSAGE("60,000-byte SENDs: ", b.ok, " OK, ", b.over_rate, " over the send rate, ", b.busy,
+          " busy, ", b.other, " other");
+  CHECK(b.over_rate >= 5);
+  CHECK(b.over_rate <= 20 - 6);
+  CHECK(b.ok >= 2);
+  CHECK(b.other == 0);
+  const SendOutcome m = pipeline_sends(*small, reader, std::string(100, 's'), 20);
+  MESSAGE("100-byte SENDs: ", m.ok, " OK, ", m.over_rate, " over the send rate, ", m.busy,
+          " busy, ", m.other, " other");
+  CHECK(m.ok == 20);
+  check_alive(*big);
+}
+
+TEST_CASE("--max-request-rate 0 lifts the request budget and the nick-change limit") {
+  Server s{"--max-request-rate", "0"};
+  Client c(s, ClientOptions{0, true, "127.0.11.1"});
+  // 300 LISTs cost 30,000 units, past the default burst of 20,000 (see the
+  // request budget case above, where the excess is RATE_LIMITED).
+  Bytes lists;
+  std::vector<std::uint32_t> ids;
+  for (int i = 0; i < 300; ++i) ids.push_back(c.add_request(lists, Type::List));
+  c.send_raw(view(lists));
+  for (std::uint32_t id : ids) check_ok(c.response(id), Type::List);
+  // Ten renames in a row, where the default allows a burst of 3.
+  Bytes renames;
+  ids.clear();
+  for (int i = 0; i < 10; ++i) {
+    ids.push_back(c.add_request(renames, Type::Nick, view(text_payload("quick" + std::to_string(i)))));
+  }
+  c.send_raw(view(renames));
+  for (std::uint32_t id : ids) check_ok(c.response(id), Type::Nick);
+  check_alive(c);
 }

@@ -10,6 +10,7 @@ import sys
 
 sys.dont_write_bytecode = True
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from sccerts import OPENSSL_MISSING, have_openssl  # noqa: E402
 from sccheck import Tally  # noqa: E402
 from scserver import Server, StartError  # noqa: E402
 
@@ -114,7 +115,6 @@ def accounts_files():
     """--accounts: a file that cannot be used stops the start (exit 1) with a
     message naming file and line; a relative name is looked up in
     $CREDENTIALS_DIRECTORY; a file others may read starts, with a warning."""
-    import shutil
     import tempfile
     with tempfile.TemporaryDirectory() as d:
         bad = os.path.join(d, "bad")
@@ -133,8 +133,8 @@ def accounts_files():
                            env=dict(os.environ, CREDENTIALS_DIRECTORY=d))
         check(r.returncode == 1 and f"{bad}:2:" in r.stderr,
               f"relative --accounts is read from $CREDENTIALS_DIRECTORY: {r.stderr.strip()!r}")
-        if shutil.which("openssl") is None:
-            print("note: openssl not installed; readable accounts file case not run")
+        if not have_openssl():
+            check(False, "accounts file readable by others: " + OPENSSL_MISSING)
             return
         good = os.path.join(d, "good")
         h = subprocess.run(["openssl", "passwd", "-6", "pw"], capture_output=True, text=True,
@@ -161,12 +161,11 @@ def plain_off():
     """--plain off: only the TLS listener; a TLS client gets HELLO with the
     ENCRYPTED flag, nothing listens on the plaintext port; openssl s_client
     cannot renegotiate."""
-    import shutil
     import ssl
     import tempfile
     import time
-    if shutil.which("openssl") is None:
-        print("note: openssl not installed; --plain off case not run")
+    if not have_openssl():
+        check(False, "--plain off: " + OPENSSL_MISSING)
         return
     with tempfile.TemporaryDirectory() as d:
         key, cert = os.path.join(d, "k.pem"), os.path.join(d, "c.pem")

@@ -1,12 +1,29 @@
 """Certificates for TLS tests, made at test time with the openssl command
 (tls_test.py and e2e_tmux.py), and the key fingerprint sockchat shows,
-computed by openssl rather than by the code under test."""
+computed by openssl rather than by the code under test.
+
+The openssl command is a test dependency (scripts/lib.sh's
+SOCKCHAT_TEST_DEPS, debian/control's Build-Depends), so CI always has it: a
+test that needs it and does not find it fails, rather than passing having
+checked nothing."""
+import shutil
 import subprocess
 
+from sccheck import fail
+
 EC = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+OPENSSL_MISSING = ("the openssl command is not installed (a test dependency: "
+                   "scripts/lib.sh SOCKCHAT_TEST_DEPS)")
+
+
+def have_openssl():
+    return shutil.which("openssl") is not None
 
 
 def openssl(*args, cwd=None, data=None):
+    """openssl's output; fails the test (sccheck.Failure) if openssl is missing."""
+    if not have_openssl():
+        fail(f"openssl {args[0] if args else ''}: {OPENSSL_MISSING}")
     return subprocess.run(["openssl", *args], cwd=cwd, input=data, capture_output=True, check=True,
                           timeout=60).stdout
 

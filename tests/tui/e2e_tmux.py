@@ -19,7 +19,7 @@ import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from sccerts import key_fingerprint, self_signed  # noqa: E402
+from sccerts import OPENSSL_MISSING, have_openssl, key_fingerprint, self_signed  # noqa: E402
 from sccheck import skip  # noqa: E402
 from scserver import Server, hanging_port, wait_for_port  # noqa: E402
 from sctmux import Failure, Tmux  # noqa: E402
@@ -571,11 +571,10 @@ def main():
         server = Server(SOCKCHATD, *SERVER_ARGS)
         scenario(server)
         reconnect_after_restart()
-        if shutil.which("openssl") is None:
-            print("note: openssl not installed; the TOFU question is not tested")
-        else:
-            with tempfile.TemporaryDirectory(prefix="sockchat-e2e-tofu-") as d:
-                tofu_question(d)
+        if not have_openssl():
+            raise Failure("the TOFU question: " + OPENSSL_MISSING)
+        with tempfile.TemporaryDirectory(prefix="sockchat-e2e-tofu-") as d:
+            tofu_question(d)
         print("0 failed")
         return 0
     except Failure as e:
