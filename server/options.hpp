@@ -27,7 +27,7 @@ struct Options {
   // Request cost units per second per client, burst 2N (TIME costs 1).
   std::uint32_t max_request_rate = 10000;
   // Bytes of MESSAGEs awaiting one recipient's ACK, all senders together;
-  // 0 until resolved: max(128 KiB, min_sendq(max_payload)).
+  // 0 until resolved: min(sendq, max(128 KiB, min_sendq(max_payload))).
   std::uint64_t max_unacked = 0;
   spdlog::level::level_enum log_level = spdlog::level::info;
   std::string port_file;
