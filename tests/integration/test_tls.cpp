@@ -29,6 +29,7 @@
 
 #include "checks.hpp"
 #include "harness.hpp"
+#include "proc.hpp"
 #include "tls_client.hpp"
 
 using namespace sc;
@@ -57,6 +58,50 @@ std::string sha256_of_peer_cert(SSL* ssl) {
   X509_digest(cert, EVP_sha256(), md, &len);
   X509_free(cert);
   return std::string(reinterpret_cast<char*>(md), len);
+}
+
+// The server's thread count, once it is at most `most` (threads of closed
+// connections are joined by its main loop); the last count otherwise.
+long threads_at_most(const Server& s, long most, Ms bound = kWait) {
+  const auto deadline = Clock::now() + bound;
+  for (;;) {
+    const long n = ftest::proc_threads(s.pid()).value_or(-1);
+    if ((n >= 0 && n <= most) || Clock::now() >= deadline) return n;
+    std::this_thread::sleep_for(Ms(20));
+  }
+}
+
+// A TLS client from `source` that the server turns away: its handshake
+// completes, the first frame is ERROR `status` with `text` in it, then
+// close_notify.  (Before the refusal handshakes it was closed during the
+// handshake.)
+void check_refused_over_tls(std::uint16_t port, const std::string& source, Status status,
+                            const std::string& text) {
+  TlsOptions o;
+  o.source = source;
+  TlsClient c(port, o);
+  REQUIRE(c.handshake());
+  const auto first = c.take_if([](const OwnedFrame&) { return true; }, kWait);
+  REQUIRE(first.has_value());
+  check_error_indication(*first, status);
+  CHECK(first->text().find(text) != std::string::npos);
+  CHECK(c.wait_closed());
+  CHECK(c.close_notify_seen());
+}
+
+// Once the refusal's thread has ended (and so been reaped), plaintext
+// newcomers from `source` are still refused with `status`: the refusal gave
+// back no per-address count and no client slot it never had.
+void check_still_refused(const TlsServer& t, long threads, const std::string& source,
+                         Status status) {
+  CHECK(threads_at_most(t.server, threads) <= threads);
+  for (int i = 0; i < 3; ++i) {
+    Client c(t.server, ClientOptions(0, false, source));
+    const auto f = c.next_frame(kWait);
+    REQUIRE(f.has_value());
+    check_error_indication(*f, status);
+    CHECK(c.wait_closed());
+  }
 }
 
 }  // namespace
@@ -282,4 +327,77 @@ TEST_CASE("TLS: SIGHUP reloads the certificate; a failed reload keeps the old on
   REQUIRE(c.start());
   CHECK(sha256_of_peer_cert(c.ssl()) == after);
   pki().make("a", "localhost");  // later tests get a good pair again
+}
+
+TEST_CASE("TLS: over --max-clients-per-ip, a client is told TOO_MANY_CONNECTIONS after its handshake") {
+  // --max-connect-rate 0: the per-address cap alone is under test.
+  TlsServer t({"--max-clients-per-ip", "1", "--max-connect-rate", "0"});
+  TlsOptions from1;
+  from1.source = "127.0.8.1";
+  TlsClient a(t.tls_port, from1);
+  REQUIRE(a.start());
+  const long threads = ftest::proc_threads(t.server.pid()).value_or(0);
+  check_refused_over_tls(t.tls_port, "127.0.8.1", Status::TooManyConnections,
+                         "1 clients already connected from 127.0.8.1");
+  CHECK(log_shows(t.server, "turned away 127.0.8.1"));
+  check_still_refused(t, threads, "127.0.8.1", Status::TooManyConnections);
+  // The others stay served, and the refused one never was in LIST.
+  TlsOptions from2;
+  from2.source = "127.0.8.2";
+  TlsClient b(t.tls_port, from2);
+  REQUIRE(b.start());
+  check_ok(a.call(Type::Time), Type::Time);
+  const OwnedFrame list = a.call(Type::List);
+  check_ok(list, Type::List);
+  CHECK(as_list(list).size() == 2);
+}
+
+TEST_CASE("TLS: over --max-clients, a client is told SERVER_FULL after its handshake") {
+  TlsServer t({"--max-clients", "1"});
+  TlsClient a(t.tls_port);
+  REQUIRE(a.start());
+  const long threads = ftest::proc_threads(t.server.pid()).value_or(0);
+  check_refused_over_tls(t.tls_port, "127.0.8.3", Status::ServerFull, "server full (1 clients)");
+  check_still_refused(t, threads, "127.0.8.3", Status::ServerFull);
+  check_ok(a.call(Type::Time), Type::Time);
+}
+
+TEST_CASE("TLS: a flood of refused connections gets at most 8 refusal handshakes; the rest are closed") {
+  TlsServer t({"--max-clients-per-ip", "1", "--max-connect-rate", "0"});
+  TlsOptions o;
+  o.source = "127.0.8.5";
+  TlsClient a(t.tls_port, o);
+  REQUIRE(a.start());
+  const long threads = ftest::proc_threads(t.server.pid()).value_or(0);
+  // Forty connections at once, none starting its handshake yet: the first
+  // eight hold every refusal slot (each waits up to 5 s for its
+  // ClientHello), so the others are closed untold.
+  constexpr int kFlood = 40;
+  std::vector<std::unique_ptr<TlsClient>> flood;
+  for (int i = 0; i < kFlood; ++i) flood.push_back(std::make_unique<TlsClient>(t.tls_port, o));
+  int told = 0, closed = 0;
+  for (auto& c : flood) {
+    if (c->handshake()) {
+      const auto f = c->take_if([](const OwnedFrame&) { return true; }, kWait);
+      REQUIRE(f.has_value());
+      check_error_indication(*f, Status::TooManyConnections);
+      CHECK(c->wait_closed());
+      ++told;
+    } else if (closed_by_server(c->fd())) {
+      ++closed;
+    }
+  }
+  MESSAGE(told, " of ", kFlood, " refused connections told over TLS, ", closed, " closed untold");
+  CHECK(told >= 1);
+  CHECK(told <= 8);
+  CHECK(told + closed == kFlood);
+  flood.clear();
+  // No refusal thread outlives its connection; the others stay served.
+  CHECK(threads_at_most(t.server, threads) <= threads);
+  check_ok(a.call(Type::Time), Type::Time);
+  TlsOptions other;
+  other.source = "127.0.8.6";
+  TlsClient b(t.tls_port, other);
+  REQUIRE(b.start());
+  check_ok(b.call(Type::Time), Type::Time);
 }
