@@ -401,3 +401,15 @@ TEST_CASE("TLS: a flood of refused connections gets at most 8 refusal handshakes
   REQUIRE(b.start());
   check_ok(b.call(Type::Time), Type::Time);
 }
+
+TEST_CASE("TLS: a client turned away that never starts its handshake is closed within 5 s") {
+  TlsServer t({"--max-clients", "1"});  // the idle timeout (30 s) is longer
+  TlsClient a(t.tls_port);
+  REQUIRE(a.start());
+  const int fd = connect_ipv4("127.0.0.1", t.tls_port, "127.0.8.7");
+  CHECK(closed_by_server(fd, Ms(15000)));
+  close(fd);
+  CHECK(log_shows(t.server, "(127.0.8.7:"));
+  CHECK(log_shows(t.server, ", being turned away): TLS handshake not done within 5 s"));
+  check_ok(a.call(Type::Time), Type::Time);
+}
