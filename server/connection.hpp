@@ -11,6 +11,8 @@
 //
 // A TLS connection first does its handshake (handshake(), bounded by the
 // idle timeout) and only then joins: HELLO, LIST and JOINED come after it.
+// One the server turns away never joins: after a shorter handshake it only
+// says ERROR and closes (refuse_after_handshake()).
 // Its thread recv()s ciphertext without the Peer's lock and hands it to the
 // Peer, which decrypts it under the lock into the same FrameDecoder.
 //
@@ -67,8 +69,9 @@ class Connection {
   // Main thread, when start() failed: closes the socket.
   void abandon();
   // Main thread, before start(), on a TLS client the server turns away
-  // (Server::turn_away): the thread only completes the handshake (within
-  // kRefusalHandshake), sends this ERROR, close_notify, and closes.  Such a
+  // (Server::refuse_over_tls): the thread only completes the handshake
+  // (within 5 s, see handshake_limit()), sends this ERROR, close_notify, and
+  // closes, with the goodbye every connection has.  Such a
   // connection never joins, so nobody knows it, and it was never counted
   // in Shared::clients: leave() must not uncount it.
   void refuse_after_handshake(Status status, std::string text) {
