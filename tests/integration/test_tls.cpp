@@ -75,11 +75,15 @@ long threads_at_most(const Server& s, long most, Ms bound = kWait) {
 // completes, the first frame is ERROR `status` with `text` in it, then
 // close_notify.  (Before the refusal handshakes it was closed during the
 // handshake.)
-void check_refused_over_tls(std::uint16_t port, const std::string& source, Status status,
-                            const std::string& text) {
+TlsOptions from(const std::string& source) {
   TlsOptions o;
   o.source = source;
-  TlsClient c(port, o);
+  return o;
+}
+
+void check_refused_over_tls(std::uint16_t port, const std::string& source, Status status,
+                            const std::string& text) {
+  TlsClient c(port, from(source));
   REQUIRE(c.handshake());
   const auto first = c.take_if([](const OwnedFrame&) { return true; }, kWait);
   REQUIRE(first.has_value());
@@ -103,6 +107,20 @@ void check_still_refused(const TlsServer& t, long threads, const std::string& so
     CHECK(c.wait_closed());
   }
 }
+
+// A server allowing one client per address (--max-connect-rate 0: the cap
+// alone is under test), that one being a TLS client from `source`; and the
+// server's thread count with it connected.
+struct OnePerAddress {
+  explicit OnePerAddress(const std::string& source)
+      : t({"--max-clients-per-ip", "1", "--max-connect-rate", "0"}), a(t.tls_port, from(source)) {
+    REQUIRE(a.start());
+    threads = ftest::proc_threads(t.server.pid()).value_or(0);
+  }
+  TlsServer t;
+  TlsClient a;
+  long threads = 0;
+};
 
 }  // namespace
 
@@ -330,24 +348,16 @@ TEST_CASE("TLS: SIGHUP reloads the certificate; a failed reload keeps the old on
 }
 
 TEST_CASE("TLS: over --max-clients-per-ip, a client is told TOO_MANY_CONNECTIONS after its handshake") {
-  // --max-connect-rate 0: the per-address cap alone is under test.
-  TlsServer t({"--max-clients-per-ip", "1", "--max-connect-rate", "0"});
-  TlsOptions from1;
-  from1.source = "127.0.8.1";
-  TlsClient a(t.tls_port, from1);
-  REQUIRE(a.start());
-  const long threads = ftest::proc_threads(t.server.pid()).value_or(0);
-  check_refused_over_tls(t.tls_port, "127.0.8.1", Status::TooManyConnections,
+  OnePerAddress s("127.0.8.1");
+  check_refused_over_tls(s.t.tls_port, "127.0.8.1", Status::TooManyConnections,
                          "1 clients already connected from 127.0.8.1");
-  CHECK(log_shows(t.server, "turned away 127.0.8.1"));
-  check_still_refused(t, threads, "127.0.8.1", Status::TooManyConnections);
+  CHECK(log_shows(s.t.server, "turned away 127.0.8.1"));
+  check_still_refused(s.t, s.threads, "127.0.8.1", Status::TooManyConnections);
   // The others stay served, and the refused one never was in LIST.
-  TlsOptions from2;
-  from2.source = "127.0.8.2";
-  TlsClient b(t.tls_port, from2);
+  TlsClient b(s.t.tls_port, from("127.0.8.2"));
   REQUIRE(b.start());
-  check_ok(a.call(Type::Time), Type::Time);
-  const OwnedFrame list = a.call(Type::List);
+  check_ok(s.a.call(Type::Time), Type::Time);
+  const OwnedFrame list = s.a.call(Type::List);
   check_ok(list, Type::List);
   CHECK(as_list(list).size() == 2);
 }
@@ -363,18 +373,15 @@ TEST_CASE("TLS: over --max-clients, a client is told SERVER_FULL after its hands
 }
 
 TEST_CASE("TLS: a flood of refused connections gets at most 8 refusal handshakes; the rest are closed") {
-  TlsServer t({"--max-clients-per-ip", "1", "--max-connect-rate", "0"});
-  TlsOptions o;
-  o.source = "127.0.8.5";
-  TlsClient a(t.tls_port, o);
-  REQUIRE(a.start());
-  const long threads = ftest::proc_threads(t.server.pid()).value_or(0);
+  OnePerAddress s("127.0.8.5");
   // Forty connections at once, none starting its handshake yet: the first
   // eight hold every refusal slot (each waits up to 5 s for its
   // ClientHello), so the others are closed untold.
   constexpr int kFlood = 40;
   std::vector<std::unique_ptr<TlsClient>> flood;
-  for (int i = 0; i < kFlood; ++i) flood.push_back(std::make_unique<TlsClient>(t.tls_port, o));
+  for (int i = 0; i < kFlood; ++i) {
+    flood.push_back(std::make_unique<TlsClient>(s.t.tls_port, from("127.0.8.5")));
+  }
   int told = 0, closed = 0;
   for (auto& c : flood) {
     if (c->handshake()) {
@@ -393,11 +400,9 @@ TEST_CASE("TLS: a flood of refused connections gets at most 8 refusal handshakes
   CHECK(told + closed == kFlood);
   flood.clear();
   // No refusal thread outlives its connection; the others stay served.
-  CHECK(threads_at_most(t.server, threads) <= threads);
-  check_ok(a.call(Type::Time), Type::Time);
-  TlsOptions other;
-  other.source = "127.0.8.6";
-  TlsClient b(t.tls_port, other);
+  CHECK(threads_at_most(s.t.server, s.threads) <= s.threads);
+  check_ok(s.a.call(Type::Time), Type::Time);
+  TlsClient b(s.t.tls_port, from("127.0.8.6"));
   REQUIRE(b.start());
   check_ok(b.call(Type::Time), Type::Time);
 }
