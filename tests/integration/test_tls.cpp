@@ -14,6 +14,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -417,4 +418,21 @@ TEST_CASE("TLS: a client turned away that never starts its handshake is closed w
   CHECK(log_shows(t.server, "(127.0.8.7:"));
   CHECK(log_shows(t.server, ", being turned away): TLS handshake not done within 5 s"));
   check_ok(a.call(Type::Time), Type::Time);
+}
+
+TEST_CASE("TLS: a server stopping while it turns TLS clients away exits at once") {
+  TlsServer t({"--max-clients", "1"});
+  TlsClient a(t.tls_port);
+  REQUIRE(a.start());
+  // Waits for a ClientHello that never comes (up to 5 s)...
+  const int silent = connect_ipv4("127.0.0.1", t.tls_port, "127.0.8.8");
+  // ...and was accepted before this one, which is told: both are refusals.
+  check_refused_over_tls(t.tls_port, "127.0.8.9", Status::ServerFull, "server full (1 clients)");
+  t.server.signal(SIGTERM);
+  const std::optional<int> st = t.server.wait_exit(Ms(4000));
+  REQUIRE(st.has_value());
+  CHECK(WIFEXITED(*st));
+  CHECK(WEXITSTATUS(*st) == 0);
+  CHECK(closed_by_server(silent));
+  close(silent);
 }
