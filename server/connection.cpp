@@ -49,6 +49,10 @@ constexpr auto kReleaseDelay = std::chrono::seconds(1);
 // Bounded goodbyes: how long to flush the last frames and wait for EOF.
 constexpr auto kGoodbyeWait = std::chrono::seconds(1);
 constexpr auto kShutdownGoodbyeWait = std::chrono::milliseconds(500);
+// A client being turned away gets this long (or the idle timeout, if
+// shorter) for its handshake: long enough for a slow link, short enough
+// that the server's few refusal slots (Server::refuse_over_tls) free up.
+constexpr auto kRefusalHandshake = std::chrono::seconds(5);
 
 }  // namespace
 
@@ -105,10 +109,14 @@ void Connection::run() {
       finish();
       return;
     }
-    join_server();
-    // Requests that came in the same records as the end of the handshake.
-    dispatch_frames();
-    flush();
+    if (refusing_) {
+      refuse();
+    } else {
+      join_server();
+      // Requests that came in the same records as the end of the handshake.
+      dispatch_frames();
+      flush();
+    }
   } else {
     join_server();
   }
@@ -116,12 +124,13 @@ void Connection::run() {
   finish();
 }
 
-// TLS: the handshake, bounded by the idle timeout.  Nobody knows about the
+// TLS: the handshake, bounded by handshake_limit().  Nobody knows about the
 // client meanwhile (no LIST entry, no JOINED), so only this thread uses its
 // Peer; a server shutdown ends the wait.
 bool Connection::handshake() {
-  const Clock::time_point deadline = now_ + std::chrono::seconds(sh_.opts.idle_timeout_s);
-  const std::string from = format_addr(addr());
+  const std::chrono::seconds limit = handshake_limit();
+  const Clock::time_point deadline = now_ + limit;
+  const std::string from = format_addr(addr()) + (refusing_ ? ", being turned away" : "");
   for (;;) {
     const Peer::Marks m = peer_->marks();
     if (m.stop) return false;
@@ -132,7 +141,7 @@ bool Connection::handshake() {
     }
     if (now_ >= deadline) {
       spdlog::info("client {} ({}): TLS handshake not done within {} s; closing", id(), from,
-                   sh_.opts.idle_timeout_s);
+                   limit.count());
       return false;
     }
     pollfd pfd{fd_, static_cast<short>(POLLIN | (peer_->queued() != 0 ? POLLOUT : 0)), 0};
@@ -155,6 +164,20 @@ bool Connection::handshake() {
     if (r.status == net::IoStatus::Error) return false;  // receive() logged a TLS failure
     if (peer_->tls_established()) return true;
   }
+}
+
+std::chrono::seconds Connection::handshake_limit() const {
+  const std::chrono::seconds idle(sh_.opts.idle_timeout_s);
+  return refusing_ ? std::min<std::chrono::seconds>(kRefusalHandshake, idle) : idle;
+}
+
+// A TLS client turned away at accept: the ERROR a plaintext client would
+// have got at once, then the usual bounded goodbye (close_notify, FIN,
+// draining).  left_ is already set, so close_gracefully() tells nobody.
+void Connection::refuse() {
+  indicate(Type::Error, refusal_status_, refusal_text_);
+  close_gracefully(LeaveReason::Closed);
+  flush();
 }
 
 void Connection::join_server() {

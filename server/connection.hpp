@@ -11,6 +11,8 @@
 //
 // A TLS connection first does its handshake (handshake(), bounded by the
 // idle timeout) and only then joins: HELLO, LIST and JOINED come after it.
+// One the server turns away never joins: after a shorter handshake it only
+// says ERROR and closes (refuse_after_handshake()).
 // Its thread recv()s ciphertext without the Peer's lock and hands it to the
 // Peer, which decrypts it under the lock into the same FrameDecoder.
 //
@@ -28,6 +30,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -65,6 +68,18 @@ class Connection {
   void request_stop() { peer_->request_stop(); }
   // Main thread, when start() failed: closes the socket.
   void abandon();
+  // Main thread, before start(), on a TLS client the server turns away
+  // (Server::refuse_over_tls): the thread only completes the handshake
+  // (within 5 s, see handshake_limit()), sends this ERROR, close_notify, and
+  // closes, with the goodbye every connection has.  Such a
+  // connection never joins, so nobody knows it, and it was never counted
+  // in Shared::clients: leave() must not uncount it.
+  void refuse_after_handshake(Status status, std::string text) {
+    refusal_status_ = status;
+    refusal_text_ = std::move(text);
+    refusing_ = true;
+    left_ = true;
+  }
   std::uint32_t id() const { return peer_->id(); }
   const Addr& addr() const { return peer_->entry().addr; }
 
@@ -79,6 +94,8 @@ class Connection {
   static void* thread_main(void* self);
   void run();
   bool handshake();
+  std::chrono::seconds handshake_limit() const;
+  void refuse();
   void join_server();
   void turn();
   void serve(bool readable, bool writable);
@@ -164,6 +181,9 @@ class Connection {
   bool greeted_ = false;  // HELLO sent (a TLS client: after its handshake)
   bool joined_ = false;   // in the registry: after HELLO, or after AUTH if required
   bool left_ = false;
+  bool refusing_ = false;  // see refuse_after_handshake()
+  Status refusal_status_ = Status::Ok;
+  std::string refusal_text_;
   LeaveReason reason_ = LeaveReason::Closed;
   Clock::time_point now_;
   Clock::time_point last_frame_;     // idle deadline = last_frame_ + idle timeout

@@ -27,6 +27,13 @@ constexpr auto kAcceptBackoff = std::chrono::milliseconds(100);
 constexpr auto kReportInterval = std::chrono::seconds(1);
 // Accepts per wake-up, so that signals and reaping are never starved.
 constexpr int kAcceptBatch = 64;
+// TLS clients turned away are told why over a handshake of their own (see
+// refuse_over_tls()): at most this many at once server-wide, and at most
+// kRefusalRate started per second (bursts of twice that), so that a flood
+// of refused connections costs a few handshakes a second, however fast it
+// comes; beyond either bound they are closed untold.
+constexpr std::size_t kMaxRefusals = 8;
+constexpr double kRefusalRate = 8;
 
 int ms_until(Clock::time_point due, Clock::time_point now) {
   const auto ms = std::chrono::ceil<std::chrono::milliseconds>(due - now).count();
@@ -60,6 +67,7 @@ Server::Server(const Options& opts, std::vector<Listener> listeners, int signal_
       cluster_(std::move(cluster)),
       shared_(opts, reaper_fd_, std::move(accounts)),
       per_address_(opts.max_clients_per_ip, opts.max_connect_rate),
+      refusal_starts_(kRefusalRate, 2 * kRefusalRate, Clock::now()),
       reserve_fd_(open("/dev/null", O_RDONLY | O_CLOEXEC)) {
   if (cluster_) {
     shared_.cluster = cluster_.get();
@@ -182,14 +190,17 @@ bool Server::admit_or_refuse(const net::AcceptResult& r, Clock::time_point now, 
     admit(r.fd, r.peer, now, tls);
     return true;
   }
-  turn_away(r.fd, status, why, tls);
+  turn_away(r.fd, r.peer, status, why, tls, now);
   log_refusal(r.peer, why, now);
   return false;
 }
 
 // accept() failed for want of a file descriptor: spend the reserve one on
 // accepting the newcomer, tell it, close it, take the reserve back.  False
-// when there is no reserve (the caller pauses accepting instead).
+// when there is no reserve (the caller pauses accepting instead).  A TLS
+// newcomer is closed untold: telling it takes a handshake, which would keep
+// the reserve busy for seconds while everyone behind it waits untold in the
+// accept queue.
 bool Server::turn_away_when_out_of_fds(const Listener& l, int err) {
   if ((err != EMFILE && err != ENFILE) || reserve_fd_ < 0) return false;
   close(reserve_fd_);
@@ -197,7 +208,7 @@ bool Server::turn_away_when_out_of_fds(const Listener& l, int err) {
   const net::AcceptResult r = net::accept_client(l.fd);
   if (r.status == net::AcceptStatus::Ok) {
     const std::string why = "server is out of file descriptors";
-    turn_away(r.fd, Status::ServerFull, why, l.tls);
+    say_and_close(r.fd, Status::ServerFull, why, l.tls);
     log_refusal(r.peer, why, Clock::now());
   }
   reserve_fd_ = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -220,7 +231,8 @@ void Server::admit(int fd, const Addr& peer, Clock::time_point now, bool tls) {
   }
   Entry entry{0, peer, realtime_us(), ""};
   if (!next_id(entry.id)) {
-    turn_away(fd, Status::ServerFull, "this node has used all its client ids; it must restart", tls);
+    turn_away(fd, peer, Status::ServerFull, "this node has used all its client ids; it must restart",
+              tls, now);
     per_address_.leave(peer);
     return;
   }
@@ -260,17 +272,53 @@ bool Server::next_id(std::uint32_t& id) {
   return true;
 }
 
-// Over a limit: one non-blocking ERROR from this thread, then close.  Such
-// a connection never gets an id and never counts as a client.  A TLS client
-// is only closed: it could not read a frame before a handshake, and the main
-// thread does no handshakes.
-void Server::turn_away(int fd, Status status, const std::string& why, bool tls) {
+// Over a limit: the ERROR indication, then close.  Such a connection never
+// gets an id and never counts as a client.
+void Server::turn_away(int fd, const Addr& peer, Status status, const std::string& why, bool tls,
+                       Clock::time_point now) {
+  if (tls && refuse_over_tls(fd, peer, status, why, now)) return;
+  say_and_close(fd, status, why, tls);
+}
+
+// A plaintext client gets one non-blocking ERROR from this thread; a TLS
+// client is only closed (it cannot read a frame before a handshake).
+void Server::say_and_close(int fd, Status status, const std::string& why, bool tls) {
   if (!tls) {
     Bytes frame;
     put_error_indication(frame, status, why);
     net::send_some(fd, frame.data(), frame.size());
   }
   close(fd);
+}
+
+// A TLS client cannot read the ERROR before a handshake, and the main
+// thread does none, so a connection thread does it: a Connection that only
+// completes the handshake, says ERROR and closes (refuse_after_handshake()),
+// with the same handshake code, goodbye and reaping as every client (no
+// second TLS loop, no detached thread).  It is kept in refusals_, not
+// connections_: it takes no id, no --max-clients slot and no per-address
+// count, so reap() gives none back.  What a refusal may cost is bounded
+// server-wide (kMaxRefusals at once, kRefusalRate a second, each handshake
+// within kRefusalHandshake): an address over --max-connect-rate must not
+// get the handshakes the limit denies it by being refused.  False (the
+// caller closes fd) when over those bounds or without a session; true when
+// fd is taken care of, also when no thread could be started.
+bool Server::refuse_over_tls(int fd, const Addr& peer, Status status, const std::string& why,
+                             Clock::time_point now) {
+  if (refusals_.size() >= kMaxRefusals || !refusal_starts_.take(1, now)) return false;
+  auto session = std::make_unique<tls::TlsSession>(tls_->current().get());
+  if (!session->valid()) return false;
+  net::set_nodelay(fd);
+  auto c = std::make_unique<Connection>(shared_, fd, Entry{0, peer, realtime_us(), ""},
+                                        std::move(session));
+  c->refuse_after_handshake(status, why);
+  if (!c->start()) {
+    c->abandon();  // closes fd
+    return true;
+  }
+  Connection* key = c.get();
+  refusals_.emplace(key, std::move(c));
+  return true;
 }
 
 // One warning per second at most, however many are turned away: a flood
@@ -293,6 +341,7 @@ void Server::reap() {
   net::drain_wake(reaper_fd_);
   for (Connection* c : shared_.reaper.collect()) {
     c->join();
+    if (refusals_.erase(c) != 0) continue;  // it held no count to give back
     per_address_.leave(c->addr());
     connections_.erase(c);
   }
@@ -373,7 +422,8 @@ void Server::stop_all() {
   sd::notify("STOPPING=1");
   spdlog::info("stopping: closing {} connections", connections_.size());
   for (auto& [key, c] : connections_) c->request_stop();
-  while (!connections_.empty()) {
+  for (auto& [key, c] : refusals_) c->request_stop();
+  while (!connections_.empty() || !refusals_.empty()) {
     pollfd p{reaper_fd_, POLLIN, 0};
     poll(&p, 1, 1000);
     reap();

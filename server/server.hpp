@@ -17,6 +17,7 @@
 #include "server/options.hpp"
 #include "server/shared.hpp"
 #include "server/tls.hpp"
+#include "server/token_bucket.hpp"
 
 namespace sc::server {
 
@@ -45,7 +46,11 @@ class Server {
   void accept_from(const Listener& l, Clock::time_point now);
   void admit(int fd, const Addr& peer, Clock::time_point now, bool tls);
   void pause_accepting(Clock::time_point now, const char* what, int err);
-  void turn_away(int fd, Status status, const std::string& why, bool tls);
+  void turn_away(int fd, const Addr& peer, Status status, const std::string& why, bool tls,
+                 Clock::time_point now);
+  bool refuse_over_tls(int fd, const Addr& peer, Status status, const std::string& why,
+                       Clock::time_point now);
+  static void say_and_close(int fd, Status status, const std::string& why, bool tls);
   bool turn_away_when_out_of_fds(const Listener& l, int err);
   bool admit_or_refuse(const net::AcceptResult& r, Clock::time_point now, bool tls);
   void reload_tls();
@@ -66,9 +71,14 @@ class Server {
   std::unique_ptr<Cluster> cluster_;  // null without --cluster
   Shared shared_;
   std::unordered_map<Connection*, std::unique_ptr<Connection>> connections_;
+  // TLS clients being told why they were turned away (refuse_over_tls()):
+  // apart from connections_, as they hold no client slot and no
+  // per-address count that reap() could give back.
+  std::unordered_map<Connection*, std::unique_ptr<Connection>> refusals_;
   std::uint32_t next_client_id_ = 1;  // without --cluster; never reused within one run
   std::uint32_t cluster_ids_taken_ = 0;  // with --cluster: ids this run handed out
   AddressLimits per_address_;
+  TokenBucket refusal_starts_;  // of refusals_ (refuse_over_tls())
   // Kept open to be closed when accept() says EMFILE, so that the newcomer
   // can still be accepted, told SERVER_FULL and closed instead of hanging in
   // the accept queue (tmux and libevent keep such a spare fd too).

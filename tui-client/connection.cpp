@@ -213,9 +213,13 @@ int Connection::connect_any(const std::string& host, const std::string& port, in
   return fd;
 }
 
+// The frames that came with the end of the stream are handed on before the
+// end itself: a TLS server's last frame (an ERROR such as
+// TOO_MANY_CONNECTIONS right after the handshake) and its close_notify often
+// arrive in one recv().
 void Connection::receive_loop(int fd, FrameDecoder& decoder) {
   std::string why;
-  for (;;) {
+  for (bool open = true;;) {
     Frame f;
     DecodeResult res;
     const auto now = std::chrono::steady_clock::now();
@@ -230,7 +234,8 @@ void Connection::receive_loop(int fd, FrameDecoder& decoder) {
       why = std::string("bad frame from the server: ") + describe(res);
       break;
     }
-    if (!receive_some(fd, decoder, why)) break;
+    if (!open) break;
+    open = receive_some(fd, decoder, why);
   }
   push_outcome(Incoming::What::Closed, std::move(why));
 }

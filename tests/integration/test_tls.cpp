@@ -14,6 +14,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -29,6 +30,7 @@
 
 #include "checks.hpp"
 #include "harness.hpp"
+#include "proc.hpp"
 #include "tls_client.hpp"
 
 using namespace sc;
@@ -58,6 +60,68 @@ std::string sha256_of_peer_cert(SSL* ssl) {
   X509_free(cert);
   return std::string(reinterpret_cast<char*>(md), len);
 }
+
+// The server's thread count, once it is at most `most` (threads of closed
+// connections are joined by its main loop); the last count otherwise.
+long threads_at_most(const Server& s, long most, Ms bound = kWait) {
+  const auto deadline = Clock::now() + bound;
+  for (;;) {
+    const long n = ftest::proc_threads(s.pid()).value_or(-1);
+    if ((n >= 0 && n <= most) || Clock::now() >= deadline) return n;
+    std::this_thread::sleep_for(Ms(20));
+  }
+}
+
+// A TLS client from `source` that the server turns away: its handshake
+// completes, the first frame is ERROR `status` with `text` in it, then
+// close_notify.  (Before the refusal handshakes it was closed during the
+// handshake.)
+TlsOptions from(const std::string& source) {
+  TlsOptions o;
+  o.source = source;
+  return o;
+}
+
+void check_refused_over_tls(std::uint16_t port, const std::string& source, Status status,
+                            const std::string& text) {
+  TlsClient c(port, from(source));
+  REQUIRE(c.handshake());
+  const auto first = c.take_if([](const OwnedFrame&) { return true; }, kWait);
+  REQUIRE(first.has_value());
+  check_error_indication(*first, status);
+  CHECK(first->text().find(text) != std::string::npos);
+  CHECK(c.wait_closed());
+  CHECK(c.close_notify_seen());
+}
+
+// Once the refusal's thread has ended (and so been reaped), plaintext
+// newcomers from `source` are still refused with `status`: the refusal gave
+// back no per-address count and no client slot it never had.
+void check_still_refused(const TlsServer& t, long threads, const std::string& source,
+                         Status status) {
+  CHECK(threads_at_most(t.server, threads) <= threads);
+  for (int i = 0; i < 3; ++i) {
+    Client c(t.server, ClientOptions(0, false, source));
+    const auto f = c.next_frame(kWait);
+    REQUIRE(f.has_value());
+    check_error_indication(*f, status);
+    CHECK(c.wait_closed());
+  }
+}
+
+// A server allowing one client per address (--max-connect-rate 0: the cap
+// alone is under test), that one being a TLS client from `source`; and the
+// server's thread count with it connected.
+struct OnePerAddress {
+  explicit OnePerAddress(const std::string& source)
+      : t({"--max-clients-per-ip", "1", "--max-connect-rate", "0"}), a(t.tls_port, from(source)) {
+    REQUIRE(a.start());
+    threads = ftest::proc_threads(t.server.pid()).value_or(0);
+  }
+  TlsServer t;
+  TlsClient a;
+  long threads = 0;
+};
 
 }  // namespace
 
@@ -282,4 +346,93 @@ TEST_CASE("TLS: SIGHUP reloads the certificate; a failed reload keeps the old on
   REQUIRE(c.start());
   CHECK(sha256_of_peer_cert(c.ssl()) == after);
   pki().make("a", "localhost");  // later tests get a good pair again
+}
+
+TEST_CASE("TLS: over --max-clients-per-ip, a client is told TOO_MANY_CONNECTIONS after its handshake") {
+  OnePerAddress s("127.0.8.1");
+  check_refused_over_tls(s.t.tls_port, "127.0.8.1", Status::TooManyConnections,
+                         "1 clients already connected from 127.0.8.1");
+  CHECK(log_shows(s.t.server, "turned away 127.0.8.1"));
+  check_still_refused(s.t, s.threads, "127.0.8.1", Status::TooManyConnections);
+  // The others stay served, and the refused one never was in LIST.
+  TlsClient b(s.t.tls_port, from("127.0.8.2"));
+  REQUIRE(b.start());
+  check_ok(s.a.call(Type::Time), Type::Time);
+  const OwnedFrame list = s.a.call(Type::List);
+  check_ok(list, Type::List);
+  CHECK(as_list(list).size() == 2);
+}
+
+TEST_CASE("TLS: over --max-clients, a client is told SERVER_FULL after its handshake") {
+  TlsServer t({"--max-clients", "1"});
+  TlsClient a(t.tls_port);
+  REQUIRE(a.start());
+  const long threads = ftest::proc_threads(t.server.pid()).value_or(0);
+  check_refused_over_tls(t.tls_port, "127.0.8.3", Status::ServerFull, "server full (1 clients)");
+  check_still_refused(t, threads, "127.0.8.3", Status::ServerFull);
+  check_ok(a.call(Type::Time), Type::Time);
+}
+
+TEST_CASE("TLS: a flood of refused connections gets at most 8 refusal handshakes; the rest are closed") {
+  OnePerAddress s("127.0.8.5");
+  // Forty connections at once, none starting its handshake yet: the first
+  // eight hold every refusal slot (each waits up to 5 s for its
+  // ClientHello), so the others are closed untold.
+  constexpr int kFlood = 40;
+  std::vector<std::unique_ptr<TlsClient>> flood;
+  for (int i = 0; i < kFlood; ++i) {
+    flood.push_back(std::make_unique<TlsClient>(s.t.tls_port, from("127.0.8.5")));
+  }
+  int told = 0, closed = 0;
+  for (auto& c : flood) {
+    if (c->handshake()) {
+      const auto f = c->take_if([](const OwnedFrame&) { return true; }, kWait);
+      REQUIRE(f.has_value());
+      check_error_indication(*f, Status::TooManyConnections);
+      CHECK(c->wait_closed());
+      ++told;
+    } else if (closed_by_server(c->fd())) {
+      ++closed;
+    }
+  }
+  MESSAGE(told, " of ", kFlood, " refused connections told over TLS, ", closed, " closed untold");
+  CHECK(told >= 1);
+  CHECK(told <= 8);
+  CHECK(told + closed == kFlood);
+  flood.clear();
+  // No refusal thread outlives its connection; the others stay served.
+  CHECK(threads_at_most(s.t.server, s.threads) <= s.threads);
+  check_ok(s.a.call(Type::Time), Type::Time);
+  TlsClient b(s.t.tls_port, from("127.0.8.6"));
+  REQUIRE(b.start());
+  check_ok(b.call(Type::Time), Type::Time);
+}
+
+TEST_CASE("TLS: a client turned away that never starts its handshake is closed within 5 s") {
+  TlsServer t({"--max-clients", "1"});  // the idle timeout (30 s) is longer
+  TlsClient a(t.tls_port);
+  REQUIRE(a.start());
+  const int fd = connect_ipv4("127.0.0.1", t.tls_port, "127.0.8.7");
+  CHECK(closed_by_server(fd, Ms(15000)));
+  close(fd);
+  CHECK(log_shows(t.server, "(127.0.8.7:"));
+  CHECK(log_shows(t.server, ", being turned away): TLS handshake not done within 5 s"));
+  check_ok(a.call(Type::Time), Type::Time);
+}
+
+TEST_CASE("TLS: a server stopping while it turns TLS clients away exits at once") {
+  TlsServer t({"--max-clients", "1"});
+  TlsClient a(t.tls_port);
+  REQUIRE(a.start());
+  // Waits for a ClientHello that never comes (up to 5 s)...
+  const int silent = connect_ipv4("127.0.0.1", t.tls_port, "127.0.8.8");
+  // ...and was accepted before this one, which is told: both are refusals.
+  check_refused_over_tls(t.tls_port, "127.0.8.9", Status::ServerFull, "server full (1 clients)");
+  t.server.signal(SIGTERM);
+  const std::optional<int> st = t.server.wait_exit(Ms(4000));
+  REQUIRE(st.has_value());
+  CHECK(WIFEXITED(*st));
+  CHECK(WEXITSTATUS(*st) == 0);
+  CHECK(closed_by_server(silent));
+  close(silent);
 }

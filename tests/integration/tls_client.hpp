@@ -122,10 +122,21 @@ struct TlsServer {
   std::uint16_t tls_port = 0;
 };
 
-// A TCP connection to an IPv4 address (the server's --bind).
-inline int connect_ipv4(const std::string& host, std::uint16_t port) {
+// A TCP connection to an IPv4 address (the server's --bind), from the
+// 127.0.0.0/8 address `source` when given (per-address limits: each is a
+// different client to the server).
+inline int connect_ipv4(const std::string& host, std::uint16_t port, const std::string& source = {}) {
   const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) die("socket failed");
+  if (!source.empty()) {
+    sockaddr_in src{};
+    src.sin_family = AF_INET;
+    if (inet_pton(AF_INET, source.c_str(), &src.sin_addr) != 1 ||
+        bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof src) != 0) {
+      close(fd);
+      die("cannot bind source address " + source);
+    }
+  }
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_port = htons(port);
@@ -144,13 +155,14 @@ struct TlsOptions {
   bool one_byte = false;             // every ciphertext byte in its own send()
   int max_version = 0;               // e.g. TLS1_2_VERSION; 0: the default (1.3)
   std::string host = "127.0.0.1";    // the server's address; its name is always localhost
+  std::string source;                // our address (connect_ipv4()); empty: any
 };
 
 // A TLS client of the sockchat protocol over memory BIOs.
 class TlsClient {
  public:
   explicit TlsClient(std::uint16_t port, TlsOptions o = {}) : o_(std::move(o)) {
-    fd_ = connect_ipv4(o_.host, port);
+    fd_ = connect_ipv4(o_.host, port, o_.source);
     ctx_ = SSL_CTX_new(TLS_client_method());
     SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER, nullptr);
     if (SSL_CTX_load_verify_locations(ctx_, pki().ca.c_str(), nullptr) != 1) die("load CA");

@@ -6,6 +6,8 @@ certificates are made here, at test time, with the openssl command, in a
 private temp dir.  Usage: tls_test.py SOCKCHATD SOCKCHAT"""
 import os
 import re
+import socket
+import ssl
 import stat
 import subprocess
 import sys
@@ -266,6 +268,26 @@ def test_password_file_mode():
         check(rc == 0 and "warning" not in out, "--password-file 0600: no warning", out)
 
 
+def test_turned_away(pki):
+    """A server at --max-clients tells a TLS client SERVER_FULL right after
+    its handshake, then close_notify, usually in one read: the ERROR must be
+    shown, not only the closed connection."""
+    full = TlsServer(pki, "good", "--max-clients", "1", name="full")
+    try:
+        ctx = ssl.create_default_context(cafile=pki.ca)
+        ctx.set_alpn_protocols(["sockchat/1"])
+        with ctx.wrap_socket(socket.create_connection(("127.0.0.1", full.port), timeout=30),
+                             server_hostname="localhost") as holder:
+            check(len(holder.recv(1)) == 1, "turned away: the first TLS client gets its HELLO")
+            for attempt in range(3):
+                rc, out = run(["--tls-ca", pki.ca, "127.0.0.1", str(full.port)], stdin_text="")
+                check(rc == 0 and re.search(r"^server error SERVER_FULL: server full \(1 clients\)$", out, re.M)
+                      is not None and "disconnected: server error SERVER_FULL" in out,
+                      "turned away over TLS (%d): the ERROR text is shown" % attempt, out)
+    finally:
+        full.stop()
+
+
 def main():
     test_no_password_option()
     test_password_file_mode()
@@ -286,6 +308,7 @@ def main():
             test_tofu(pki, servers["self"], servers["good"])
             test_keylog_and_plaintext_port(pki, servers["good"])
             test_sign_in(pki)
+            test_turned_away(pki)
         finally:
             for s in servers.values():
                 s.stop()
