@@ -368,6 +368,8 @@ void Connection::dispatch_frames() {
         return;
       }
     }
+    // A flush that could not queue the answers dropped the client.
+    if (phase_ != Phase::Open) return;
     const DecodeResult r = decoder_.next(f);
     switch (r) {
       case DecodeResult::NeedMore:
