@@ -27,7 +27,7 @@
 // writers encrypt their frames and send the ciphertext, the owner feeds in
 // what its recv() returned and sends what OpenSSL answers (handshake,
 // tickets, KeyUpdate).  The queue then holds ciphertext, so --sendq counts
-// encrypted bytes.
+// encrypted bytes (new frames at their plaintext size: fits_locked()).
 #pragma once
 
 #include <pthread.h>
@@ -120,6 +120,7 @@ class Peer {
   void enqueue_locked(ByteView bytes);
   bool encrypt_locked(ByteView frames);
   void send_tls_output_locked();
+  bool fits_locked(ByteView frames) const;
   void make_room_locked(std::size_t more);
   void flush_locked();
   void wake_locked();

@@ -14,11 +14,6 @@ using sc::tls::last_error;
 // AEAD only (Mozilla's "intermediate" profile).  TLS 1.3's suites are all
 // AEAD and keep OpenSSL's defaults.
 constexpr char kTls12Ciphers[] = "ECDHE+AESGCM:ECDHE+CHACHA20";
-// Per record: 5 bytes of header, an 8-byte explicit nonce (1.2 GCM) and a
-// 16-byte tag; 1.3 adds one content-type byte but no nonce.
-constexpr std::size_t kRecordOverhead = 29;
-constexpr std::size_t kMaxRecordPlain = 16384;
-
 // Accepts a client that offers sockchat/1 among its ALPN ids and refuses
 // (no_application_protocol) one that offers only others; OpenSSL does not
 // call this for a client that offers none, which is accepted.
@@ -76,10 +71,6 @@ bool Config::load(std::string& why) {
 std::shared_ptr<SSL_CTX> Config::current() const {
   std::lock_guard lock(mu_);
   return ctx_;
-}
-
-std::size_t cipher_bound(std::size_t plain) {
-  return plain + (plain + kMaxRecordPlain - 1) / kMaxRecordPlain * kRecordOverhead;
 }
 
 }  // namespace sc::server::tls

@@ -44,11 +44,6 @@ class Config {
   std::shared_ptr<SSL_CTX> ctx_;
 };
 
-// Ciphertext bytes that `plain` plaintext bytes can become at most, with the
-// cipher suites Config allows (AEAD only: at most 29 bytes per record of at
-// most 16 KiB): what --sendq is checked against before encrypting.
-std::size_t cipher_bound(std::size_t plain);
-
 // One TLS client's session (common/tls_session.hpp); Peer owns it.
 using TlsSession = sc::tls::TlsSession;
 

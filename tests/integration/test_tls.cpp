@@ -212,6 +212,37 @@ TEST_CASE("TLS: 1,000 pipelined TIME requests are all answered, in order") {
   CHECK(a.take_if([](const OwnedFrame&) { return true; }, kQuiet) == std::nullopt);
 }
 
+TEST_CASE("TLS at the smallest --sendq (max-payload + 128): the largest PING echo and a 64 KiB MESSAGE still fit") {
+  // The record overhead (29 bytes per 16 KiB) is not charged against
+  // --sendq: charged, a 65,552-byte echo needed 65,697 of 65,664 bytes and
+  // dropped its client with SENDQ_EXCEEDED.
+  TlsServer t({"--sendq", "65664"});
+  TlsClient a(t.tls_port);
+  REQUIRE(a.start());
+  Bytes batch;
+  std::vector<std::uint32_t> ids;
+  const Bytes echo(65536, 0x5a);
+  for (int i = 0; i < 3; ++i) {
+    ids.push_back(a.add_request(batch, Type::Time));
+    ids.push_back(a.add_request(batch, Type::Ping, view(echo)));
+  }
+  a.send_plain(batch);
+  for (std::uint32_t id : ids) {
+    const OwnedFrame f = a.response(id, Ms(20000));
+    CHECK(f.status() == Status::Ok);
+    if (f.type() == Type::Ping) CHECK(f.payload == echo);
+  }
+  // The largest text a SEND can carry, from a plaintext client to this one.
+  Client b(t.server);
+  const std::string text(65536 - 4, 'm');
+  const std::uint32_t req = b.request(Type::Send, view(send_payload(a.id(), text)));
+  const OwnedFrame m = a.indication(Type::Message);
+  CHECK(as_message(m).text == text);
+  check_ok(a.call(Type::Ack, view(u32_payload(m.id()))), Type::Ack);
+  check_ok(b.response(req), Type::Send);
+  check_ok(a.call(Type::Time), Type::Time);
+}
+
 TEST_CASE("TLS: a 60 KB SEND between a TLS client and a plaintext client, both ways") {
   TlsServer t;
   TlsClient a(t.tls_port);
