@@ -45,17 +45,6 @@ void check_alive(Client& c) {
   itest::check_ok(f, Type::Time);
 }
 
-long wait_threads_at_most(pid_t pid, long baseline, Ms bound) {
-  const auto deadline = Clock::now() + bound;
-  long n = -1;
-  for (;;) {
-    if (auto t = proc_threads(pid)) n = *t;
-    if (n >= 0 && n <= baseline) return n;
-    if (Clock::now() >= deadline) return n;
-    std::this_thread::sleep_for(Ms(20));
-  }
-}
-
 long thread_baseline(const Server& s) {
   long with_one = 0;
   {

@@ -29,9 +29,6 @@ void check_alive(Client& c);
 // and went: runtimes may start helper threads with the first thread (TSan
 // does), and those must not count as leaks.
 long thread_baseline(const Server& s);
-// Waits until the server's thread count is at most `baseline` (threads of
-// closed connections are joined by its main loop); returns the last count.
-long wait_threads_at_most(pid_t pid, long baseline, Ms bound);
 
 // Non-blocking connect with a bound; the fd (blocking again) or -1.
 int connect_raw(const std::string& host, std::uint16_t port, Ms bound);

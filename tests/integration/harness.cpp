@@ -225,13 +225,11 @@ std::string OwnedFrame::describe() const {
   return s.str();
 }
 
-namespace {
-
 // A blocking connect() with what connect_tcp() does not offer: a small
 // receive buffer (set before connect(), so that the window the kernel
 // advertises stays small) and a chosen source address (per-address limits:
 // each 127.0.0.0/8 address is a different client to the server).
-int connect_raw(const std::string& host, std::uint16_t port, const ClientOptions& o) {
+int connect_with(const std::string& host, std::uint16_t port, const ClientOptions& o) {
   sockaddr_storage ss{};
   socklen_t len = 0;
   auto* v4 = reinterpret_cast<sockaddr_in*>(&ss);
@@ -268,14 +266,12 @@ int connect_raw(const std::string& host, std::uint16_t port, const ClientOptions
   return fd;
 }
 
-}  // namespace
-
 Client::Client(const Server& s, ClientOptions o) : Client(s.host(), s.port(), o) {}
 
 Client::Client(const std::string& host, std::uint16_t port, ClientOptions o)
     : dec_(Role::Client, kMaxServerPayload) {
   if (o.rcvbuf > 0 || !o.source.empty()) {
-    fd_ = connect_raw(host, port, o);
+    fd_ = connect_with(host, port, o);
   } else {
     std::string err;
     fd_ = net::connect_tcp(host, std::to_string(port), static_cast<int>(kWait.count()), err);

@@ -111,6 +111,10 @@ struct ClientOptions {
   std::string source;      // IPv4 source address to bind, e.g. "127.0.0.5"
 };
 
+// A blocking TCP connect to a numeric address with `o`'s receive buffer and
+// source address (its read_hello is Client's business); throws on failure.
+int connect_with(const std::string& host, std::uint16_t port, const ClientOptions& o);
+
 class Client {
  public:
   explicit Client(const Server& s, ClientOptions o = {});

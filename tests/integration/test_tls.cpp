@@ -61,17 +61,6 @@ std::string sha256_of_peer_cert(SSL* ssl) {
   return std::string(reinterpret_cast<char*>(md), len);
 }
 
-// The server's thread count, once it is at most `most` (threads of closed
-// connections are joined by its main loop); the last count otherwise.
-long threads_at_most(const Server& s, long most, Ms bound = kWait) {
-  const auto deadline = Clock::now() + bound;
-  for (;;) {
-    const long n = ftest::proc_threads(s.pid()).value_or(-1);
-    if ((n >= 0 && n <= most) || Clock::now() >= deadline) return n;
-    std::this_thread::sleep_for(Ms(20));
-  }
-}
-
 // A TLS client from `source` that the server turns away: its handshake
 // completes, the first frame is ERROR `status` with `text` in it, then
 // close_notify.  (Before the refusal handshakes it was closed during the
@@ -99,7 +88,7 @@ void check_refused_over_tls(std::uint16_t port, const std::string& source, Statu
 // back no per-address count and no client slot it never had.
 void check_still_refused(const TlsServer& t, long threads, const std::string& source,
                          Status status) {
-  CHECK(threads_at_most(t.server, threads) <= threads);
+  CHECK(ftest::wait_threads_at_most(t.server.pid(), threads, kWait) <= threads);
   for (int i = 0; i < 3; ++i) {
     Client c(t.server, ClientOptions(0, false, source));
     const auto f = c.next_frame(kWait);
@@ -432,7 +421,7 @@ TEST_CASE("TLS: a flood of refused connections gets at most 8 refusal handshakes
   CHECK(told + closed == kFlood);
   flood.clear();
   // No refusal thread outlives its connection; the others stay served.
-  CHECK(threads_at_most(s.t.server, s.threads) <= s.threads);
+  CHECK(ftest::wait_threads_at_most(s.t.server.pid(), s.threads, kWait) <= s.threads);
   check_ok(s.a.call(Type::Time), Type::Time);
   TlsClient b(s.t.tls_port, from("127.0.8.6"));
   REQUIRE(b.start());

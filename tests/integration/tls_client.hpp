@@ -126,25 +126,7 @@ struct TlsServer {
 // 127.0.0.0/8 address `source` when given (per-address limits: each is a
 // different client to the server).
 inline int connect_ipv4(const std::string& host, std::uint16_t port, const std::string& source = {}) {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) die("socket failed");
-  if (!source.empty()) {
-    sockaddr_in src{};
-    src.sin_family = AF_INET;
-    if (inet_pton(AF_INET, source.c_str(), &src.sin_addr) != 1 ||
-        bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof src) != 0) {
-      close(fd);
-      die("cannot bind source address " + source);
-    }
-  }
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(port);
-  if (inet_pton(AF_INET, host.c_str(), &a.sin_addr) != 1) die("not an IPv4 address: " + host);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    close(fd);
-    die(std::string("connect failed: ") + std::strerror(errno));
-  }
+  const int fd = connect_with(host, port, ClientOptions(0, false, source));
   const int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   return fd;

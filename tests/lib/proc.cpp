@@ -5,6 +5,7 @@
 
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 namespace sc::ftest {
 namespace {
@@ -69,6 +70,17 @@ std::string describe(const ProcUsage& u) {
   s << "threads " << u.threads << ", fds " << u.fds << ", rss " << u.rss_kb << " kB, cpu "
     << u.cpu_s << " s";
   return s.str();
+}
+
+long wait_threads_at_most(pid_t pid, long most, std::chrono::milliseconds bound) {
+  const auto deadline = std::chrono::steady_clock::now() + bound;
+  long n = -1;
+  for (;;) {
+    if (auto t = proc_threads(pid)) n = *t;
+    if (n >= 0 && n <= most) return n;
+    if (std::chrono::steady_clock::now() >= deadline) return n;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
 }
 
 }  // namespace sc::ftest

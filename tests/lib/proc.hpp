@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -26,5 +27,10 @@ std::optional<double> proc_cpu_seconds(pid_t pid);
 std::optional<long> proc_peak_rss_kb(pid_t pid);
 
 std::string describe(const ProcUsage& u);  // "threads 3, fds 9, rss 4100 kB"
+
+// Waits until the process's thread count is at most `most` (a server joins
+// the threads of closed connections from its main loop); returns the last
+// count, -1 if it could never be read.
+long wait_threads_at_most(pid_t pid, long most, std::chrono::milliseconds bound);
 
 }  // namespace sc::ftest
